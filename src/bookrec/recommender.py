@@ -1,0 +1,526 @@
+"""Recommender: the one serving object over a trained model, keyed by the ids in the files.
+
+It answers the blog's questions and the reader's: books similar to a book (cosine similarity of book
+vectors), what a known reader should read next, what a *new* reader who names a few books should read next
+(fold-in: fit their vector against the fixed book vectors, no retraining), which books are loved or disliked
+beyond taste (book biases), and a map of books (PCA of book vectors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from bookrec.data.ids import IdMap
+from bookrec.errors import BookrecError, UnknownBookError, UnknownUserError
+from bookrec.evaluate import default_like_threshold
+from bookrec.titles import TitleIndex
+
+BookRef = int | str
+"""A book as a person names it: its id (int, or "id:123"), or its title."""
+
+
+@dataclass(frozen=True)
+class BookResult:
+    """One book in an answer, with what a person needs to recognise it.
+
+    Attributes:
+        book_id: The book's id in the data.
+        title: Display title.
+        authors: Authors.
+        year: Original publication year, when known.
+        score: The answer's score: predicted rating (recommendations), cosine similarity (similar books)
+            or bias (biases).
+        average_rating: Goodreads' average rating, when known.
+        n_ratings: Ratings of the book in the training data.
+        image_url: Cover image ("" when unknown).
+        goodreads_url: The book's Goodreads page ("" when unknown).
+        because: Titles of the reader's books that contributed most to this recommendation.
+    """
+
+    book_id: int | str
+    title: str
+    authors: str
+    year: int | None
+    score: float
+    average_rating: float | None = None
+    n_ratings: int = 0
+    image_url: str = ""
+    goodreads_url: str = ""
+    because: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for JSON."""
+        return {
+            "book_id": self.book_id,
+            "title": self.title,
+            "authors": self.authors,
+            "year": self.year,
+            "score": self.score,
+            "average_rating": self.average_rating,
+            "n_ratings": self.n_ratings,
+            "image_url": self.image_url,
+            "goodreads_url": self.goodreads_url,
+            "because": list(self.because),
+        }
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A predicted rating.
+
+    Attributes:
+        user_id: The reader.
+        book_id: The book.
+        rating: Predicted rating on the data's scale.
+        known_user: False when the reader was not in the training data (the rating comes from biases).
+        known_book: False when the book was not in the training data (the global mean is used).
+    """
+
+    user_id: int | str
+    book_id: int | str
+    rating: float
+    known_user: bool
+    known_book: bool
+
+
+@dataclass(frozen=True)
+class FactorTables:
+    """A trained model as plain arrays: what serving needs, whatever engine trained it.
+
+    The predicted rating of reader u for book b is
+    ``lo + (hi - lo) * sigmoid(user_vectors[u] . book_vectors[b] + user_bias[u] + book_bias[b])``
+    for the dot model; the neural model supplies ``score`` for its network instead.
+    """
+
+    user_vectors: np.ndarray
+    user_bias: np.ndarray
+    book_vectors: np.ndarray
+    book_bias: np.ndarray
+    y_range: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class RatedBooks:
+    """Each reader's training ratings, as compressed rows (reader position -> book positions, ratings)."""
+
+    indptr: np.ndarray
+    book_idx: np.ndarray
+    rating: np.ndarray
+
+    @classmethod
+    def from_arrays(
+        cls, user_idx: np.ndarray, book_idx: np.ndarray, rating: np.ndarray, n_users: int
+    ) -> RatedBooks:
+        """Group ratings by reader."""
+        order = np.argsort(user_idx, kind="stable")
+        counts = np.bincount(user_idx, minlength=n_users)
+        indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        return cls(indptr, book_idx[order].astype(np.int32), rating[order].astype(np.float32))
+
+    def of(self, user: int) -> tuple[np.ndarray, np.ndarray]:
+        """Book positions and ratings of one reader."""
+        lo, hi = self.indptr[user], self.indptr[user + 1]
+        return self.book_idx[lo:hi], self.rating[lo:hi]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free logistic
+
+
+@dataclass
+class Recommender:
+    """Answers questions about books and readers from a trained model.
+
+    Build one with ``Recommender.load(folder)`` for a saved model, or from a training result. Every method
+    takes and returns ids as they appear in the data files, never row positions.
+
+    Attributes:
+        tables: The model's learned factors and biases.
+        users: Reader ids by position.
+        books: Book ids by position.
+        books_table: Metadata, one row per book position.
+        rating_scale: (min, max) of the data's ratings.
+        rated: Each reader's training ratings (to leave out what they read, and to explain).
+        fold_in_l2: Regularisation of a new reader's fitted vector (higher: closer to the average reader).
+        manifest: What the model folder says about itself (settings, metrics, history).
+    """
+
+    tables: FactorTables
+    users: IdMap
+    books: IdMap
+    books_table: pd.DataFrame
+    rating_scale: tuple[float, float]
+    rated: RatedBooks
+    fold_in_l2: float = 1.0
+    manifest: dict[str, Any] = field(default_factory=dict)
+    unknown_users_predicted: int = 0
+
+    def __post_init__(self) -> None:
+        vectors = self.tables.book_vectors.astype(np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        self._unit_books = vectors / np.maximum(norms, 1e-12)
+        self._titles = TitleIndex(self.books_table)
+        self._n_ratings = self.books_table["n_ratings"].to_numpy(dtype=np.int64)
+        self._global_rating = (
+            float(np.mean(self.rated.rating)) if self.rated.rating.size else float(np.mean(self.rating_scale))
+        )
+
+    # --- looking things up ---------------------------------------------------------------------------
+
+    @property
+    def n_users(self) -> int:
+        """Readers the model knows."""
+        return len(self.users)
+
+    @property
+    def n_books(self) -> int:
+        """Books the model knows."""
+        return len(self.books)
+
+    def book_position(self, book: BookRef) -> int:
+        """Resolve a book given by id or title to its position.
+
+        An int is an id; a string is a title ("id:123" forces an id); a string of digits is an id unless a
+        book has exactly that title ("1984").
+
+        Raises:
+            UnknownBookError: No such id, or no title close enough (with suggestions).
+        """
+        if isinstance(book, int | np.integer):
+            return self._id_position(book)
+        text = str(book).strip()
+        if text.lower().startswith("id:"):
+            return self._id_position(text[3:].strip())
+        if text.isdigit() and self.books.is_numeric:
+            try:
+                exact = self._titles.find(text)
+                if self.books_table["title"].iat[exact].strip() == text:
+                    return exact
+            except UnknownBookError:
+                pass
+            return self._id_position(text)
+        return self._titles.find(text)
+
+    def _id_position(self, book_id: object) -> int:
+        position = self.books.get(book_id)
+        if position is None:
+            raise UnknownBookError(f"no book with id {book_id} in this model")
+        return position
+
+    def user_position(self, user_id: object) -> int:
+        """Position of a known reader.
+
+        Raises:
+            UnknownUserError: The reader is not in the training data.
+        """
+        position = self.users.get(user_id)
+        if position is None:
+            raise UnknownUserError(
+                f"no reader with id {user_id} in this model (readers have ids "
+                f"{self.users.id_of(0)}..{self.users.id_of(len(self.users) - 1)}); "
+                "for a new reader, recommend from books they liked (--liked)"
+            )
+        return position
+
+    def search(self, query: str, limit: int = 10) -> list[BookResult]:
+        """Type-ahead over titles and authors, best match first (score: 0-100 match quality)."""
+        return [self._result(hit.book_idx, hit.score) for hit in self._titles.search(query, limit=limit)]
+
+    def book(self, book: BookRef) -> BookResult:
+        """The metadata of one book (score: its bias)."""
+        position = self.book_position(book)
+        return self._result(position, float(self.tables.book_bias[position]))
+
+    def _result(self, position: int, score: float, because: Sequence[str] = ()) -> BookResult:
+        row = self.books_table.iloc[position]
+        year = row["year"]
+        average = row["average_rating"]
+        return BookResult(
+            book_id=self.books.id_of(position),
+            title=str(row["title"]),
+            authors=str(row["authors"]),
+            year=None if pd.isna(year) else int(year),
+            score=float(score),
+            average_rating=None if pd.isna(average) else float(average),
+            n_ratings=int(row["n_ratings"]),
+            image_url=str(row["image_url"]),
+            goodreads_url=str(row["goodreads_url"]),
+            because=tuple(because),
+        )
+
+    # --- scores --------------------------------------------------------------------------------------
+
+    def _to_rating(self, linear: np.ndarray) -> np.ndarray:
+        lo, hi = self.tables.y_range
+        return lo + (hi - lo) * _sigmoid(linear)
+
+    def _linear_scores(self, user_vector: np.ndarray, user_bias: float) -> np.ndarray:
+        return self.tables.book_vectors @ user_vector + self.tables.book_bias + user_bias
+
+    def predict(self, user_id: object, book: BookRef) -> Prediction:
+        """Predicted rating of a reader for a book.
+
+        An unknown reader gets the prediction of the average reader (biases only), and is counted in
+        ``unknown_users_predicted``; an unknown book gets the global mean rating.
+        """
+        user = self.users.get(user_id)
+        try:
+            position = self.book_position(book)
+        except UnknownBookError:
+            return Prediction(user_id, book, self._global_rating, user is not None, False)
+        if user is None:
+            self.unknown_users_predicted += 1
+            linear = float(self.tables.book_bias[position] + np.mean(self.tables.user_bias))
+        else:
+            linear = float(
+                self.tables.user_vectors[user] @ self.tables.book_vectors[position]
+                + self.tables.user_bias[user]
+                + self.tables.book_bias[position]
+            )
+        rating = float(self._to_rating(np.array([linear]))[0])
+        return Prediction(user_id, self.books.id_of(position), rating, user is not None, True)
+
+    def predict_positions(self, user_idx: np.ndarray, book_idx: np.ndarray) -> np.ndarray:
+        """Predicted ratings for arrays of positions; -1 marks an unknown reader or book (biases / mean)."""
+        user_idx = np.asarray(user_idx)
+        book_idx = np.asarray(book_idx)
+        known_user = user_idx >= 0
+        known_book = book_idx >= 0
+        u = np.where(known_user, user_idx, 0)
+        b = np.where(known_book, book_idx, 0)
+        t = self.tables
+        linear = np.einsum("ij,ij->i", t.user_vectors[u], t.book_vectors[b]) * known_user
+        linear = linear + np.where(known_user, t.user_bias[u], np.mean(t.user_bias)) + t.book_bias[b]
+        rating = self._to_rating(linear)
+        return np.where(known_book, rating, self._global_rating)
+
+    def scores_for(self, user_idx: np.ndarray) -> np.ndarray:
+        """Predicted ratings of every book for reader positions (m, n_books); for top-N evaluation."""
+        t = self.tables
+        linear = t.user_vectors[user_idx] @ t.book_vectors.T + t.book_bias + t.user_bias[user_idx, None]
+        return self._to_rating(linear)
+
+    # --- questions -----------------------------------------------------------------------------------
+
+    def similar(self, book: BookRef, k: int = 10, *, min_ratings: int = 0) -> list[BookResult]:
+        """The k books whose vectors point most nearly the same way as this book's (cosine similarity).
+
+        Args:
+            book: Id or title (fuzzy).
+            k: How many.
+            min_ratings: Leave out books with fewer training ratings than this (too few to trust).
+        """
+        _check_k(k)
+        position = self.book_position(book)
+        similarity = self._unit_books @ self._unit_books[position]
+        similarity[position] = -np.inf
+        if min_ratings > 0:
+            similarity[self._n_ratings < min_ratings] = -np.inf
+        top = _top(similarity, k)
+        return [self._result(i, float(similarity[i])) for i in top]
+
+    def recommend(self, user_id: object, k: int = 10, *, min_ratings: int = 0) -> list[BookResult]:
+        """The k books with the highest predicted rating among those a known reader has not rated.
+
+        Each result is explained by the reader's highly rated books whose vectors lie closest to it.
+        """
+        _check_k(k)
+        user = self.user_position(user_id)
+        seen, ratings = self.rated.of(user)
+        scores = self._linear_scores(self.tables.user_vectors[user], float(self.tables.user_bias[user]))
+        liked = seen[ratings >= np.quantile(ratings, 0.5)] if ratings.size else seen
+        return self._answer(scores, seen, k, min_ratings, self._explain_by_similarity(liked))
+
+    def recommend_for(
+        self,
+        liked: Iterable[BookRef] | Mapping[BookRef, float | None],
+        k: int = 10,
+        *,
+        min_ratings: int = 0,
+        exclude: Iterable[BookRef] = (),
+    ) -> list[BookResult]:
+        """Recommendations for a new reader who names books they liked, with or without stars.
+
+        The reader's vector and bias are fitted to those ratings against the fixed book vectors and biases
+        (regularised Gauss-Newton on the model's own squared error through its output range; no retraining).
+        A book without stars counts as liked: the top quarter of the scale. The named books and ``exclude``
+        are left out, and each result is explained by the named books that contributed most to its score.
+
+        Args:
+            liked: Books (ids or titles), or a mapping of book to stars (None for "liked").
+            k: How many.
+            min_ratings: Leave out books with fewer training ratings than this.
+            exclude: Books the reader has already read and wants left out.
+
+        Raises:
+            BookrecError: The list is empty.
+            UnknownBookError: A title matches nothing (with suggestions).
+        """
+        _check_k(k)
+        positions, stars = self._resolve_liked(liked)
+        user_vector, user_bias, explain = self._fold_in(positions, stars)
+        scores = self._linear_scores(user_vector, user_bias)
+        leave_out = np.concatenate((positions, [self.book_position(b) for b in exclude])).astype(np.int64)
+        return self._answer(scores, leave_out, k, min_ratings, explain)
+
+    def biases(self, which: str = "highest", k: int = 10, *, min_ratings: int = 0) -> list[BookResult]:
+        """The books liked (``highest``) or disliked (``lowest``) beyond what readers' taste explains.
+
+        A book's bias is what the model adds to every reader's score for it: the blog's "generally good"
+        and "generally bad" books.
+        """
+        _check_k(k)
+        if which not in ("highest", "lowest"):
+            raise BookrecError(f"which must be 'highest' or 'lowest', got {which!r}")
+        bias = self.tables.book_bias.astype(np.float64)
+        keyed = bias if which == "highest" else -bias
+        keyed = np.where(self._n_ratings >= min_ratings, keyed, -np.inf)
+        return [self._result(i, float(bias[i])) for i in _top(keyed, k)]
+
+    def book_map(self, n_books: int = 500, *, min_ratings: int = 0) -> pd.DataFrame:
+        """PCA (3 components) of the vectors of the most-rated books, as a table to plot.
+
+        Returns:
+            Columns book_id, title, authors, year, n_ratings, pc1, pc2, pc3; the share of variance each
+            component explains is in ``frame.attrs["explained_variance"]``.
+        """
+        if n_books < 3:
+            raise BookrecError(f"a map needs at least 3 books, got n_books={n_books}")
+        eligible = np.flatnonzero(self._n_ratings >= min_ratings)
+        chosen = eligible[np.argsort(-self._n_ratings[eligible], kind="stable")[:n_books]]
+        vectors = self.tables.book_vectors[chosen].astype(np.float64)
+        centered = vectors - vectors.mean(axis=0)
+        _, singular, components = np.linalg.svd(centered, full_matrices=False)
+        n_components = min(3, components.shape[0])
+        coords = centered @ components[:n_components].T
+        if n_components < 3:
+            coords = np.pad(coords, ((0, 0), (0, 3 - n_components)))
+        variance = singular**2 / max(float((singular**2).sum()), 1e-12)
+        table = self.books_table.iloc[chosen][["book_id", "title", "authors", "year", "n_ratings"]].copy()
+        table[["pc1", "pc2", "pc3"]] = coords
+        table = table.reset_index(drop=True)
+        table.attrs["explained_variance"] = [float(v) for v in variance[:3]]
+        return table
+
+    # --- helpers -------------------------------------------------------------------------------------
+
+    def _answer(
+        self,
+        scores: np.ndarray,
+        leave_out: np.ndarray,
+        k: int,
+        min_ratings: int,
+        explain: Any,
+    ) -> list[BookResult]:
+        keyed = scores.astype(np.float64, copy=True)
+        keyed[leave_out] = -np.inf
+        if min_ratings > 0:
+            keyed[self._n_ratings < min_ratings] = -np.inf
+        top = _top(keyed, k)
+        ratings = self._to_rating(scores[top])
+        return [self._result(i, float(r), explain(i)) for i, r in zip(top, ratings, strict=True)]
+
+    def _title(self, position: int) -> str:
+        return str(self.books_table["title"].iat[position])
+
+    def _explain_by_similarity(self, liked: np.ndarray) -> Any:
+        def because(position: int) -> tuple[str, ...]:
+            if liked.size == 0:
+                return ()
+            closeness = self._unit_books[liked] @ self._unit_books[position]
+            best = liked[np.argsort(-closeness)[:2]]
+            return tuple(self._title(int(i)) for i in best)
+
+        return because
+
+    def _resolve_liked(
+        self, liked: Iterable[BookRef] | Mapping[BookRef, float | None]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        items = list(liked.items()) if isinstance(liked, Mapping) else [(book, None) for book in liked]
+        if not items:
+            raise BookrecError("name at least one book the reader liked")
+        lo, hi = self.rating_scale
+        default = default_like_threshold(lo, hi) + 0.5 * (hi - default_like_threshold(lo, hi))
+        positions, stars = [], []
+        for book, rating in items:
+            if rating is not None and not lo <= float(rating) <= hi:
+                raise BookrecError(
+                    f'the rating of "{book}" must be between {lo:g} and {hi:g}, got {rating:g}'
+                )
+            positions.append(self.book_position(book))
+            stars.append(default if rating is None else float(rating))
+        return np.asarray(positions, dtype=np.int64), np.asarray(stars, dtype=np.float64)
+
+    def _fold_in(self, positions: np.ndarray, stars: np.ndarray) -> tuple[np.ndarray, float, Any]:
+        """Fit a new reader's vector and bias to their ratings; return a per-result explainer too."""
+        t = self.tables
+        lo, hi = t.y_range
+        vectors = t.book_vectors[positions].astype(np.float64)
+        design = np.hstack((vectors, np.ones((len(positions), 1))))
+        n_params = design.shape[1]
+        penalty = self.fold_in_l2 * np.eye(n_params)
+        # The bias is held near the average reader's: with only a few (often all high) ratings, a free bias
+        # would explain them as "rates everything well" instead of as taste, and every list would be the
+        # same most-liked books.
+        penalty[-1, -1] *= 10.0
+        prior = np.zeros(n_params)
+        prior[-1] = float(np.mean(t.user_bias))
+        weights = prior.copy()
+        # Gauss-Newton on sum (stars - sigmoid_range(design @ w + book_bias))^2 + (w - prior)' P (w - prior).
+        for _ in range(20):
+            linear = design @ weights + t.book_bias[positions]
+            squashed = _sigmoid(linear)
+            residual = stars - (lo + (hi - lo) * squashed)
+            slope = (hi - lo) * squashed * (1 - squashed)
+            jacobian = design * slope[:, None]
+            gradient = jacobian.T @ residual - penalty @ (weights - prior)
+            step = np.linalg.solve(jacobian.T @ jacobian + penalty, gradient)
+            weights += step
+            if np.abs(step).max() < 1e-6:
+                break
+        linear = design @ weights + t.book_bias[positions]
+        squashed = _sigmoid(linear)
+        slope = (hi - lo) * squashed * (1 - squashed)
+        jacobian = design * slope[:, None]
+        # Contribution of named book j to a result's score (the linearised fit, as implicit's explain):
+        # book_vector(result) . A^-1 . J_j * target_j, with A = J'J + P.
+        solved = np.linalg.solve(jacobian.T @ jacobian + penalty, jacobian.T)[:-1]  # (k, n_named)
+        target = (stars - (lo + (hi - lo) * squashed)) + slope * (design @ weights)
+        titles = [self._title(int(i)) for i in positions]
+
+        def because(position: int) -> tuple[str, ...]:
+            contribution = (t.book_vectors[position].astype(np.float64) @ solved) * target
+            order = np.argsort(-contribution)
+            return tuple(titles[j] for j in order[:2] if contribution[j] > 0) or (titles[int(order[0])],)
+
+        return weights[:-1], float(weights[-1]), because
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise BookrecError(f"k must be at least 1, got {k}")
+
+
+def _top(keyed: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k largest finite values, largest first."""
+    finite = np.isfinite(keyed)
+    k = min(k, int(finite.sum()))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-np.where(finite, keyed, -np.inf), k - 1)[:k]
+    return part[np.argsort(-keyed[part], kind="stable")]
+
+
+def tables_from_module(module: torch.nn.Module, y_range: tuple[float, float]) -> FactorTables:
+    """Read the factor tables out of a trained dot model (any module exposing ``factor_tables()``)."""
+    getter = getattr(module, "factor_tables", None)
+    if getter is None:
+        raise BookrecError(f"{type(module).__name__} has no factor tables to serve from")
+    user_vectors, user_bias, book_vectors, book_bias = (t.detach().cpu().numpy() for t in getter())
+    return FactorTables(user_vectors, user_bias.reshape(-1), book_vectors, book_bias.reshape(-1), y_range)
