@@ -1,0 +1,226 @@
+"""Model folders: ``weights.safetensors`` + ``manifest.json`` + metadata tables, written atomically.
+
+No pickle anywhere: safetensors holds only arrays, JSON only plain values, Parquet only columns, so loading a
+model can never run code (the blog's pickled export could). The manifest records the format version, the
+bookrec version, the model's kind and settings, the rating scale, the training data's hash, the metrics, and
+the SHA-256 of every other file; loading checks all of it and refuses a corrupt, truncated, tampered or
+newer-format folder with one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+from bookrec.data.paths import models_dir
+from bookrec.errors import ModelFileError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+WEIGHTS = "weights.safetensors"
+_LAST_POINTER = "LAST"
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """The contents of a model folder, checked.
+
+    Attributes:
+        tensors: Arrays by name, from ``weights.safetensors``.
+        manifest: The manifest's values.
+        tables: Metadata tables by file stem (e.g. ``books``, ``users``), from Parquet files.
+        path: Where it was read from.
+    """
+
+    tensors: dict[str, np.ndarray]
+    manifest: dict[str, Any]
+    tables: dict[str, pd.DataFrame]
+    path: Path
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def write_model_folder(
+    folder: str | os.PathLike[str],
+    tensors: dict[str, np.ndarray],
+    manifest: dict[str, Any],
+    tables: dict[str, pd.DataFrame] | None = None,
+) -> Path:
+    """Write a model folder atomically: all into a staging folder beside it, then one swap.
+
+    A model that was there stays untouched until the new one is complete, and is replaced only then.
+
+    Args:
+        folder: Destination.
+        tensors: Arrays to store in ``weights.safetensors``.
+        manifest: Plain JSON values; ``format_version``, ``created``, ``tensors`` and ``files`` are added.
+        tables: DataFrames stored as ``<name>.parquet``.
+    """
+    folder = Path(folder)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=folder.parent))
+    except OSError as error:
+        raise ModelFileError(f"cannot write the model to {folder}: {error.strerror}") from None
+    try:
+        arrays = {name: np.ascontiguousarray(array) for name, array in tensors.items()}
+        save_file(arrays, str(staging / WEIGHTS))
+        for name, table in (tables or {}).items():
+            pq.write_table(pa.Table.from_pandas(table, preserve_index=False), staging / f"{name}.parquet")
+        files = sorted(p.name for p in staging.iterdir())
+        full = dict(manifest)
+        full["format_version"] = FORMAT_VERSION
+        full.setdefault("created", datetime.now(UTC).isoformat(timespec="seconds"))
+        full["tensors"] = {
+            name: {"shape": list(a.shape), "dtype": str(a.dtype)} for name, a in arrays.items()
+        }
+        full["files"] = {name: _sha256(staging / name) for name in files}
+        (staging / MANIFEST).write_text(json.dumps(full, indent=2, default=_json_default))
+        _swap_into_place(staging, folder)
+    except OSError as error:
+        raise ModelFileError(f"cannot write the model to {folder}: {error.strerror}") from None
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _swap_into_place(staging: Path, folder: Path) -> None:
+    """Replace ``folder`` by ``staging`` with renames; on failure the old folder is put back."""
+    if not folder.exists():
+        os.replace(staging, folder)
+        return
+    if not folder.is_dir():
+        raise ModelFileError(f"{folder} exists and is not a model folder; choose another --out")
+    aside = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
+    aside.rmdir()
+    os.replace(folder, aside)
+    try:
+        os.replace(staging, folder)
+    except OSError:
+        os.replace(aside, folder)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def read_model_folder(folder: str | os.PathLike[str], *, kinds: tuple[str, ...] = ()) -> ModelFolder:
+    """Read and check a model folder.
+
+    Args:
+        folder: The folder ``write_model_folder`` made.
+        kinds: Accepted ``manifest["model"]["kind"]`` values (empty: any).
+
+    Raises:
+        ModelFileError: Missing, corrupt, truncated, tampered, incompatible or newer-format; one line.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise ModelFileError(
+            f"{folder}: no such model folder (train one with `bookrec train --out {folder}`)"
+        )
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise ModelFileError(f"{folder}: not a bookrec model folder (no {MANIFEST})")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{manifest_path}: corrupt manifest ({error})") from None
+    if not isinstance(manifest, dict):
+        raise ModelFileError(f"{manifest_path}: corrupt manifest (not a JSON object)")
+    version = manifest.get("format_version")
+    if not isinstance(version, int):
+        raise ModelFileError(f"{manifest_path}: no format_version; not a bookrec model")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{folder}: made by a newer bookrec (model format {version}; this bookrec reads up to "
+            f"{FORMAT_VERSION}); upgrade bookrec to load it"
+        )
+    kind = (manifest.get("model") or {}).get("kind")
+    if kinds and kind not in kinds:
+        raise ModelFileError(f"{folder}: model kind {kind!r} is not one of {', '.join(kinds)}")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or WEIGHTS not in files:
+        raise ModelFileError(f"{manifest_path}: corrupt manifest (no file checksums)")
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise ModelFileError(f"{folder}: {name} is missing")
+        if _sha256(path) != expected:
+            raise ModelFileError(f"{path}: checksum mismatch: the file is truncated, corrupt or was changed")
+    try:
+        tensors = load_file(str(folder / WEIGHTS))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ModelFileError(f"{folder / WEIGHTS}: cannot be read ({error})") from None
+    for name, spec in (manifest.get("tensors") or {}).items():
+        if name not in tensors:
+            raise ModelFileError(f"{folder / WEIGHTS}: tensor {name!r} is missing")
+        if list(tensors[name].shape) != list(spec.get("shape", [])):
+            raise ModelFileError(
+                f"{folder / WEIGHTS}: tensor {name!r} has shape {list(tensors[name].shape)}, "
+                f"the manifest says {spec.get('shape')}"
+            )
+    tables = {}
+    for name in files:
+        if name.endswith(".parquet"):
+            try:
+                tables[name.removesuffix(".parquet")] = pq.read_table(folder / name).to_pandas()
+            except (pa.ArrowException, OSError) as error:
+                raise ModelFileError(f"{folder / name}: cannot be read ({error})") from None
+    return ModelFolder(tensors=tensors, manifest=manifest, tables=tables, path=folder)
+
+
+def remember_last_model(folder: str | os.PathLike[str]) -> None:
+    """Record ``folder`` as the last trained model, the default wherever a MODEL is asked for."""
+    pointer = models_dir() / _LAST_POINTER
+    with contextlib.suppress(OSError):
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        staging = pointer.with_name(f".{_LAST_POINTER}.{os.getpid()}")
+        staging.write_text(str(Path(folder).resolve()), encoding="utf-8")
+        os.replace(staging, pointer)
+
+
+def last_model_path() -> Path:
+    """The last trained model's folder.
+
+    Raises:
+        ModelFileError: No model has been trained yet (says how to train one).
+    """
+    pointer = models_dir() / _LAST_POINTER
+    try:
+        folder = Path(pointer.read_text(encoding="utf-8").strip())
+    except OSError:
+        folder = None
+    if folder is None or not (folder / MANIFEST).is_file():
+        raise ModelFileError("no trained model yet: train one with `bookrec train` (or name a model folder)")
+    return folder
+
+
+def resolve_model_path(model: str | os.PathLike[str] | None) -> Path:
+    """The folder a MODEL argument names, or the last trained model when it is None."""
+    return last_model_path() if model is None else Path(model)
