@@ -8,16 +8,19 @@ beyond taste (book biases), and a map of books (PCA of book vectors).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from bookrec import modelfile
 from bookrec.data.ids import IdMap
-from bookrec.errors import BookrecError, UnknownBookError, UnknownUserError
+from bookrec.errors import BookrecError, ModelFileError, UnknownBookError, UnknownUserError
 from bookrec.evaluate import default_like_threshold
 from bookrec.titles import TitleIndex
 
@@ -170,6 +173,68 @@ class Recommender:
         self._global_rating = (
             float(np.mean(self.rated.rating)) if self.rated.rating.size else float(np.mean(self.rating_scale))
         )
+
+    # --- files ---------------------------------------------------------------------------------------
+
+    def save(self, folder: str | os.PathLike[str]) -> Path:
+        """Write this recommender as a model folder (atomic; a model already there is replaced only whole)."""
+        t = self.tables
+        tensors = {
+            "user_vectors": t.user_vectors.astype(np.float32),
+            "user_bias": t.user_bias.astype(np.float32),
+            "book_vectors": t.book_vectors.astype(np.float32),
+            "book_bias": t.book_bias.astype(np.float32),
+            "rated_indptr": self.rated.indptr.astype(np.int64),
+            "rated_book_idx": self.rated.book_idx.astype(np.int32),
+            "rated_rating": self.rated.rating.astype(np.float32),
+        }
+        manifest = dict(self.manifest)
+        manifest.setdefault("model", {"kind": "dot"})
+        manifest["y_range"] = list(t.y_range)
+        manifest["rating_scale"] = list(self.rating_scale)
+        manifest["n_users"], manifest["n_books"] = self.n_users, self.n_books
+        manifest["n_factors"] = int(t.book_vectors.shape[1])
+        from bookrec import __version__
+
+        manifest["bookrec_version"] = __version__
+        tables = {"books": self.books_table, "users": pd.DataFrame({"user_id": self.users.ids})}
+        return modelfile.write_model_folder(folder, tensors, manifest, tables)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str] | None = None) -> Recommender:
+        """Load a model folder (None: the last trained model), checking every file.
+
+        Raises:
+            ModelFileError: Missing, corrupt, truncated, tampered or from a newer bookrec; one line.
+        """
+        path = modelfile.resolve_model_path(folder)
+        content = modelfile.read_model_folder(path)
+        manifest, tensors = content.manifest, content.tensors
+        try:
+            books_table = content.tables["books"]
+            users = IdMap(content.tables["users"]["user_id"].to_numpy())
+            books = IdMap(books_table["book_id"].to_numpy())
+            tables = FactorTables(
+                tensors["user_vectors"],
+                tensors["user_bias"],
+                tensors["book_vectors"],
+                tensors["book_bias"],
+                (float(manifest["y_range"][0]), float(manifest["y_range"][1])),
+            )
+            rated = RatedBooks(tensors["rated_indptr"], tensors["rated_book_idx"], tensors["rated_rating"])
+            scale = (float(manifest["rating_scale"][0]), float(manifest["rating_scale"][1]))
+        except (KeyError, IndexError, TypeError, ValueError) as error:
+            raise ModelFileError(f"{path}: incomplete model ({type(error).__name__}: {error})") from None
+        n_users, n_books = len(users), len(books)
+        shapes_ok = (
+            tables.user_vectors.shape[0] == n_users == tables.user_bias.shape[0] == rated.indptr.shape[0] - 1
+            and tables.book_vectors.shape[0] == n_books == tables.book_bias.shape[0] == len(books_table)
+            and tables.user_vectors.shape[1] == tables.book_vectors.shape[1]
+            and int(rated.indptr[-1]) == rated.book_idx.shape[0] == rated.rating.shape[0]
+        )
+        if not shapes_ok:
+            raise ModelFileError(f"{path}: inconsistent model (table sizes do not match the id maps)")
+        return cls(tables, users, books, books_table, scale, rated, manifest=manifest)
 
     # --- looking things up ---------------------------------------------------------------------------
 

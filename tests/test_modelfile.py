@@ -1,0 +1,96 @@
+"""Model folders: round trip, atomic replacement, and refusal of corrupt, tampered or newer files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bookrec.errors import ModelFileError
+from bookrec.modelfile import MANIFEST, WEIGHTS, last_model_path, remember_last_model
+from bookrec.recommender import Recommender
+from test_recommender import planted  # noqa: F401  (the fixture)
+
+
+@pytest.fixture
+def saved(planted, tmp_path: Path) -> tuple[Recommender, Path]:  # noqa: F811
+    recommender, _ = planted
+    return recommender, recommender.save(tmp_path / "model")
+
+
+def test_round_trip_answers_the_same(saved) -> None:
+    recommender, folder = saved
+    assert sorted(p.name for p in folder.iterdir()) == ["books.parquet", MANIFEST, "users.parquet", WEIGHTS]
+    loaded = Recommender.load(folder)
+    assert loaded.similar(1, k=5) == recommender.similar(1, k=5)
+    assert loaded.recommend(3, k=5) == recommender.recommend(3, k=5)
+    assert loaded.recommend_for(["The Hunger Games"], k=5) == recommender.recommend_for(
+        ["The Hunger Games"], k=5
+    )
+    assert np.array_equal(loaded.users.ids, recommender.users.ids)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    assert manifest["format_version"] == 1 and manifest["model"]["kind"] == "dot"
+    assert set(manifest["files"]) == {"books.parquet", "users.parquet", WEIGHTS}
+
+
+def test_no_pickle_in_the_folder(saved) -> None:
+    _, folder = saved
+    for path in folder.iterdir():
+        assert b"\x80\x04\x95" not in path.read_bytes()[:64]  # pickle protocol 4 header
+
+
+def test_overwrite_is_atomic_and_complete(saved) -> None:
+    recommender, folder = saved
+    recommender.save(folder)
+    assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".")] == []
+    Recommender.load(folder)
+
+
+def test_tampered_weights_are_refused(saved) -> None:
+    _, folder = saved
+    data = bytearray((folder / WEIGHTS).read_bytes())
+    data[-10] ^= 0xFF
+    (folder / WEIGHTS).write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="checksum mismatch"):
+        Recommender.load(folder)
+
+
+def test_truncated_weights_are_refused(saved) -> None:
+    _, folder = saved
+    data = (folder / WEIGHTS).read_bytes()
+    (folder / WEIGHTS).write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError) as caught:
+        Recommender.load(folder)
+    assert "\n" not in str(caught.value)
+
+
+def test_newer_format_is_refused(saved) -> None:
+    _, folder = saved
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["format_version"] = 99
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ModelFileError, match="newer bookrec"):
+        Recommender.load(folder)
+
+
+def test_corrupt_manifest_and_missing_folder(saved, tmp_path: Path) -> None:
+    _, folder = saved
+    (folder / MANIFEST).write_text("{not json")
+    with pytest.raises(ModelFileError, match="corrupt manifest"):
+        Recommender.load(folder)
+    with pytest.raises(ModelFileError, match="no such model folder"):
+        Recommender.load(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelFileError, match="not a bookrec model"):
+        Recommender.load(tmp_path / "empty")
+
+
+def test_last_model_is_the_default(saved) -> None:
+    _, folder = saved
+    with pytest.raises(ModelFileError, match="bookrec train"):
+        last_model_path()
+    remember_last_model(folder)
+    assert last_model_path() == folder.resolve()
+    assert Recommender.load().n_books == Recommender.load(folder).n_books
