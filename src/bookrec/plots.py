@@ -1,0 +1,86 @@
+"""Pictures of a model: the map of books (PCA of book vectors) as a PNG, as in the blog.
+
+matplotlib is imported here, not by ``import bookrec``; figures are made with the object API (no pyplot
+global state) and written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from bookrec.errors import BookrecError
+
+
+def _short(title: str, width: int = 32) -> str:
+    title = title.split(" (")[0]
+    return title if len(title) <= width else title[: width - 1] + "…"
+
+
+def plot_book_map(
+    frame: pd.DataFrame,
+    out: str | os.PathLike[str],
+    *,
+    x: str = "pc1",
+    y: str = "pc2",
+    n_labels: int = 40,
+    title: str = "Map of books (PCA of learned book vectors)",
+) -> Path:
+    """Scatter the books of ``Recommender.book_map`` on two components, labelling the most-rated.
+
+    Args:
+        frame: The book map (columns pc1, pc2, pc3, title, n_ratings).
+        out: PNG path.
+        x: Component on the horizontal axis.
+        y: Component on the vertical axis.
+        n_labels: How many of the most-rated books get their title written beside their point.
+        title: Figure title.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    for column in (x, y):
+        if column not in frame.columns:
+            raise BookrecError(f"the map has no component {column!r}; choose pc1, pc2 or pc3")
+    figure = Figure(figsize=(13, 10), dpi=110)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    sizes = 8 + 40 * (frame["n_ratings"] / max(1, frame["n_ratings"].max())) ** 0.5
+    axes.scatter(frame[x], frame[y], s=sizes, alpha=0.45, color="#3b6ea8", linewidths=0)
+    labelled = frame.nlargest(n_labels, "n_ratings")
+    for _, row in labelled.iterrows():
+        axes.annotate(
+            _short(str(row["title"])),
+            (row[x], row[y]),
+            fontsize=7,
+            alpha=0.9,
+            xytext=(3, 2),
+            textcoords="offset points",
+        )
+    variance = frame.attrs.get("explained_variance", [])
+    names = {"pc1": 0, "pc2": 1, "pc3": 2}
+
+    def axis_label(component: str) -> str:
+        index = names.get(component)
+        if index is not None and index < len(variance):
+            return f"{component} ({variance[index]:.0%} of variance)"
+        return component
+
+    axes.set_xlabel(axis_label(x))
+    axes.set_ylabel(axis_label(y))
+    axes.set_title(f"{title}: {len(frame):,} most-rated books")
+    axes.grid(alpha=0.2)
+    figure.tight_layout()
+    target = Path(out)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
+        os.close(handle)
+        figure.savefig(staging, format="png")
+        os.replace(staging, target)
+    except OSError as error:
+        raise BookrecError(f"cannot write {target}: {error.strerror}") from None
+    return target
