@@ -330,3 +330,13 @@ def test_cli_info_table(goodbooks_folder) -> None:
 def test_data_and_ratings_together_are_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["info", "--data", str(tmp_path), "--ratings", str(tmp_path / "r.csv")])
     assert result.exit_code == 2 and "not both" in result.stderr
+
+
+def test_synthetic_folders_are_flagged(goodbooks_folder) -> None:
+    folder = goodbooks_folder()
+    assert not load_dataset(folder).synthetic
+    (folder / "README.txt").write_text("SYNTHETIC DATA: the ratings in this folder are SYNTHETIC.\n")
+    data = load_dataset(folder)
+    assert data.synthetic and data.summary()["synthetic"] is True
+    result = runner.invoke(app, ["info", "--data", str(folder)])
+    assert "SYNTHETIC" in result.stdout

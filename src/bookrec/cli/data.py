@@ -56,6 +56,8 @@ def info(
     overview.add_row("mean rating", f"{summary['rating_mean']:.3f}")
     overview.add_row("density", f"{summary['density']:.4%}")
     overview.add_row("source", dataset.name)
+    if dataset.synthetic:
+        overview.add_row("ratings are", "SYNTHETIC (made by `bookrec synth`), not real readers'")
     console.print(overview)
     histogram = Table(title="Ratings by value")
     histogram.add_column("rating", justify="right")

@@ -35,7 +35,9 @@ from bookrec.errors import DataError
 GOODBOOKS_SCALE = (1.0, 5.0)
 GOODREADS_BOOK_URL = "https://www.goodreads.com/book/show/{}"
 # Bump when the cache layout or the parsing rules change, so old caches are never misread.
-CACHE_FORMAT = 1
+# `bookrec synth` starts the README.txt of every folder it writes with this marker.
+SYNTHETIC_MARKER = "SYNTHETIC DATA"
+CACHE_FORMAT = 2
 
 BOOK_COLUMNS = [
     "book_id",
@@ -181,6 +183,7 @@ class Dataset:
         name: Where the data came from, for people.
         source_hash: SHA-256 over the source files and parse options (identifies the training data).
         report: What loading repaired.
+        synthetic: True when the ratings were generated (``bookrec synth``), not given by real readers.
     """
 
     user_idx: np.ndarray
@@ -194,6 +197,7 @@ class Dataset:
     name: str = "in-memory"
     source_hash: str = ""
     report: LoadReport = field(default_factory=LoadReport)
+    synthetic: bool = False
 
     @property
     def n_users(self) -> int:
@@ -240,6 +244,7 @@ class Dataset:
             "histogram": {_format_value(k): v for k, v in self.histogram().items()},
             "duplicates_dropped": self.report.duplicates_dropped,
             "unknown_books": self.report.unknown_books,
+            "synthetic": self.synthetic,
             "source_hash": self.source_hash,
         }
 
@@ -408,6 +413,7 @@ def _cache_key(source: DataSource, files: _Files) -> str:
         "encoding": source.encoding,
         "limit": source.limit,
         "scale": source.rating_scale,
+        "synthetic": _is_synthetic(files),
     }
     digest.update(json.dumps(options, sort_keys=True).encode())
     return digest.hexdigest()[:32]
@@ -436,7 +442,20 @@ def _parse(source: DataSource, files: _Files, key: str) -> Dataset:
     )
     if source.limit is not None:
         name += f" (first {source.limit:,} ratings)"
-    return _assemble(users, items, values, scale, books, name, key)
+    dataset = _assemble(users, items, values, scale, books, name, key)
+    return replace(dataset, synthetic=_is_synthetic(files))
+
+
+def _is_synthetic(files: _Files) -> bool:
+    """Whether a folder was written by ``bookrec synth`` (its README.txt starts with the marker)."""
+    if files.archive is not None:
+        return False
+    readme = Path(files.ratings).parent / "README.txt"
+    try:
+        with open(readme, encoding="utf-8", errors="replace") as handle:
+            return handle.read(200).startswith(SYNTHETIC_MARKER)
+    except OSError:
+        return False
 
 
 def _assemble(
@@ -726,6 +745,7 @@ def _read_cache(folder: Path) -> Dataset | None:
         name=meta["name"],
         source_hash=meta["source_hash"],
         report=LoadReport(**meta["report"]),
+        synthetic=bool(meta.get("synthetic", False)),
     )
 
 
@@ -756,6 +776,7 @@ def _write_cache(dataset: Dataset, folder: Path) -> None:
             "rating_max": dataset.rating_max,
             "name": dataset.name,
             "source_hash": dataset.source_hash,
+            "synthetic": dataset.synthetic,
             "report": {
                 "rows_read": dataset.report.rows_read,
                 "duplicates_dropped": dataset.report.duplicates_dropped,
