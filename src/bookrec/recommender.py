@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from bookrec import modelfile
 from bookrec.data.ids import IdMap
@@ -582,7 +581,7 @@ def _top(keyed: np.ndarray, k: int) -> np.ndarray:
     return part[np.argsort(-keyed[part], kind="stable")]
 
 
-def tables_from_module(module: torch.nn.Module, y_range: tuple[float, float]) -> FactorTables:
+def tables_from_module(module: Any, y_range: tuple[float, float]) -> FactorTables:
     """Read the factor tables out of a trained dot model (any module exposing ``factor_tables()``)."""
     getter = getattr(module, "factor_tables", None)
     if getter is None:
