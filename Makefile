@@ -13,7 +13,7 @@ DATA ?=
 MODEL_DIR ?= models/default
 DATA_ARG := $(if $(DATA),--data $(DATA),)
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,20 @@ run: $(VENV)/.installed-app
 	$(if $(DATA),,$(BIN)/bookrec download)
 	$(BIN)/bookrec info $(DATA_ARG)
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest -q
+
+# The app's end-to-end test drives Debian's chromium (Playwright cannot download browsers offline).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "note: no chromium; the browser test will be skipped (install chromium to run it)"; fi
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format src tests benchmarks
