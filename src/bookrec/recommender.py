@@ -92,12 +92,32 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class MlpHead:
+    """The neural model's network, as arrays: ``w2 . ReLU(W_u e_u + W_b e_b + c1) + c2``.
+
+    Attributes:
+        user_weight: W_u, (n_hidden, user embedding size).
+        book_weight: W_b, (n_hidden, book embedding size).
+        hidden_bias: c1, (n_hidden,).
+        output_weight: w2, (n_hidden,).
+        output_bias: c2.
+    """
+
+    user_weight: np.ndarray
+    book_weight: np.ndarray
+    hidden_bias: np.ndarray
+    output_weight: np.ndarray
+    output_bias: float
+
+
+@dataclass(frozen=True)
 class FactorTables:
     """A trained model as plain arrays: what serving needs, whatever engine trained it.
 
-    The predicted rating of reader u for book b is
-    ``lo + (hi - lo) * sigmoid(user_vectors[u] . book_vectors[b] + user_bias[u] + book_bias[b])``
-    for the dot model; the neural model supplies ``score`` for its network instead.
+    Dot model: the predicted rating of reader u for book b is
+    ``lo + (hi - lo) * sigmoid(user_vectors[u] . book_vectors[b] + user_bias[u] + book_bias[b])``.
+    Neural model (``mlp`` set): the linear score is the network's output instead; ``user_bias`` is zero and
+    ``book_bias`` holds each book's effective bias (its mean score over readers, centred), for ``biases``.
     """
 
     user_vectors: np.ndarray
@@ -105,6 +125,12 @@ class FactorTables:
     book_vectors: np.ndarray
     book_bias: np.ndarray
     y_range: tuple[float, float]
+    mlp: MlpHead | None = None
+
+    @property
+    def kind(self) -> str:
+        """ "dot" or "nn"."""
+        return "dot" if self.mlp is None else "nn"
 
 
 @dataclass(frozen=True)
@@ -167,6 +193,12 @@ class Recommender:
         vectors = self.tables.book_vectors.astype(np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         self._unit_books = vectors / np.maximum(norms, 1e-12)
+        mlp = self.tables.mlp
+        # The network's book half (W_b e_b + c1) does not depend on the reader: computed once.
+        self._book_part = (
+            None if mlp is None else self.tables.book_vectors @ mlp.book_weight.T + mlp.hidden_bias
+        )
+        self._mean_user = self.tables.user_vectors.mean(axis=0) if self.n_users else None
         self._titles = TitleIndex(self.books_table)
         self._n_ratings = self.books_table["n_ratings"].to_numpy(dtype=np.int64)
         self._global_rating = (
@@ -187,8 +219,16 @@ class Recommender:
             "rated_book_idx": self.rated.book_idx.astype(np.int32),
             "rated_rating": self.rated.rating.astype(np.float32),
         }
+        if t.mlp is not None:
+            tensors |= {
+                "mlp_user_weight": t.mlp.user_weight.astype(np.float32),
+                "mlp_book_weight": t.mlp.book_weight.astype(np.float32),
+                "mlp_hidden_bias": t.mlp.hidden_bias.astype(np.float32),
+                "mlp_output_weight": t.mlp.output_weight.astype(np.float32),
+                "mlp_output_bias": np.array([t.mlp.output_bias], dtype=np.float32),
+            }
         manifest = dict(self.manifest)
-        manifest.setdefault("model", {"kind": "dot"})
+        manifest["model"] = dict(manifest.get("model") or {}) | {"kind": t.kind}
         manifest["y_range"] = list(t.y_range)
         manifest["rating_scale"] = list(self.rating_scale)
         manifest["n_users"], manifest["n_books"] = self.n_users, self.n_books
@@ -213,12 +253,22 @@ class Recommender:
             books_table = content.tables["books"]
             users = IdMap(content.tables["users"]["user_id"].to_numpy())
             books = IdMap(books_table["book_id"].to_numpy())
+            mlp = None
+            if manifest["model"]["kind"] == "nn":
+                mlp = MlpHead(
+                    tensors["mlp_user_weight"],
+                    tensors["mlp_book_weight"],
+                    tensors["mlp_hidden_bias"],
+                    tensors["mlp_output_weight"],
+                    float(tensors["mlp_output_bias"][0]),
+                )
             tables = FactorTables(
                 tensors["user_vectors"],
                 tensors["user_bias"],
                 tensors["book_vectors"],
                 tensors["book_bias"],
                 (float(manifest["y_range"][0]), float(manifest["y_range"][1])),
+                mlp,
             )
             rated = RatedBooks(tensors["rated_indptr"], tensors["rated_book_idx"], tensors["rated_rating"])
             scale = (float(manifest["rating_scale"][0]), float(manifest["rating_scale"][1]))
@@ -228,7 +278,7 @@ class Recommender:
         shapes_ok = (
             tables.user_vectors.shape[0] == n_users == tables.user_bias.shape[0] == rated.indptr.shape[0] - 1
             and tables.book_vectors.shape[0] == n_books == tables.book_bias.shape[0] == len(books_table)
-            and tables.user_vectors.shape[1] == tables.book_vectors.shape[1]
+            and (mlp is not None or tables.user_vectors.shape[1] == tables.book_vectors.shape[1])
             and int(rated.indptr[-1]) == rated.book_idx.shape[0] == rated.rating.shape[0]
         )
         if not shapes_ok:
@@ -325,7 +375,26 @@ class Recommender:
         return lo + (hi - lo) * _sigmoid(linear)
 
     def _linear_scores(self, user_vector: np.ndarray, user_bias: float) -> np.ndarray:
-        return self.tables.book_vectors @ user_vector + self.tables.book_bias + user_bias
+        """The model's score before the output squashing, for one reader and every book."""
+        t = self.tables
+        if t.mlp is None:
+            return t.book_vectors @ user_vector + t.book_bias + user_bias
+        hidden = np.maximum(self._book_part + t.mlp.user_weight @ user_vector, 0.0)
+        return hidden @ t.mlp.output_weight + t.mlp.output_bias
+
+    def _linear_pairs(
+        self, user_vectors: np.ndarray, user_bias: np.ndarray, book_idx: np.ndarray
+    ) -> np.ndarray:
+        """Scores before squashing for pairs (row i: reader vector i with book book_idx[i])."""
+        t = self.tables
+        if t.mlp is None:
+            return (
+                np.einsum("ij,ij->i", user_vectors, t.book_vectors[book_idx])
+                + user_bias
+                + t.book_bias[book_idx]
+            )
+        hidden = np.maximum(self._book_part[book_idx] + user_vectors @ t.mlp.user_weight.T, 0.0)
+        return hidden @ t.mlp.output_weight + t.mlp.output_bias
 
     def predict(self, user_id: object, book: BookRef) -> Prediction:
         """Predicted rating of a reader for a book.
@@ -340,14 +409,9 @@ class Recommender:
             return Prediction(user_id, book, self._global_rating, user is not None, False)
         if user is None:
             self.unknown_users_predicted += 1
-            linear = float(self.tables.book_bias[position] + np.mean(self.tables.user_bias))
-        else:
-            linear = float(
-                self.tables.user_vectors[user] @ self.tables.book_vectors[position]
-                + self.tables.user_bias[user]
-                + self.tables.book_bias[position]
-            )
-        rating = float(self._to_rating(np.array([linear]))[0])
+        rating = float(
+            self.predict_positions(np.array([-1 if user is None else user]), np.array([position]))[0]
+        )
         return Prediction(user_id, self.books.id_of(position), rating, user is not None, True)
 
     def predict_positions(self, user_idx: np.ndarray, book_idx: np.ndarray) -> np.ndarray:
@@ -359,15 +423,20 @@ class Recommender:
         u = np.where(known_user, user_idx, 0)
         b = np.where(known_book, book_idx, 0)
         t = self.tables
-        linear = np.einsum("ij,ij->i", t.user_vectors[u], t.book_vectors[b]) * known_user
-        linear = linear + np.where(known_user, t.user_bias[u], np.mean(t.user_bias)) + t.book_bias[b]
-        rating = self._to_rating(linear)
+        # An unknown reader is the average reader: no taste of their own (dot) or the mean embedding (nn).
+        average = np.zeros_like(t.user_vectors[0]) if t.mlp is None else self._mean_user
+        vectors = np.where(known_user[:, None], t.user_vectors[u], average)
+        bias = np.where(known_user, t.user_bias[u], np.mean(t.user_bias))
+        rating = self._to_rating(self._linear_pairs(vectors, bias, b))
         return np.where(known_book, rating, self._global_rating)
 
     def scores_for(self, user_idx: np.ndarray) -> np.ndarray:
         """Predicted ratings of every book for reader positions (m, n_books); for top-N evaluation."""
         t = self.tables
-        linear = t.user_vectors[user_idx] @ t.book_vectors.T + t.book_bias + t.user_bias[user_idx, None]
+        if t.mlp is None:
+            linear = t.user_vectors[user_idx] @ t.book_vectors.T + t.book_bias + t.user_bias[user_idx, None]
+        else:
+            linear = np.stack([self._linear_scores(t.user_vectors[u], 0.0) for u in np.asarray(user_idx)])
         return self._to_rating(linear)
 
     # --- questions -----------------------------------------------------------------------------------
@@ -521,49 +590,69 @@ class Recommender:
             stars.append(default if rating is None else float(rating))
         return np.asarray(positions, dtype=np.int64), np.asarray(stars, dtype=np.float64)
 
+    def _score_and_jacobian(
+        self, weights: np.ndarray, positions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A new reader's linear scores for some books, and their derivatives by the reader's parameters.
+
+        Dot model: parameters are (vector, bias) and the score is linear in them. Neural model: parameters
+        are the embedding; the score is piecewise linear (ReLU), so the Jacobian holds for the current
+        activation pattern.
+        """
+        t = self.tables
+        if t.mlp is None:
+            design = np.hstack((t.book_vectors[positions].astype(np.float64), np.ones((len(positions), 1))))
+            return design @ weights + t.book_bias[positions], design
+        pre = self._book_part[positions] + t.mlp.user_weight @ weights
+        active = (pre > 0).astype(np.float64)
+        linear = np.maximum(pre, 0.0) @ t.mlp.output_weight + t.mlp.output_bias
+        return linear, (active * t.mlp.output_weight) @ t.mlp.user_weight
+
     def _fold_in(self, positions: np.ndarray, stars: np.ndarray) -> tuple[np.ndarray, float, Any]:
-        """Fit a new reader's vector and bias to their ratings; return a per-result explainer too."""
+        """Fit a new reader's parameters to their ratings; return them and a per-result explainer."""
         t = self.tables
         lo, hi = t.y_range
-        vectors = t.book_vectors[positions].astype(np.float64)
-        design = np.hstack((vectors, np.ones((len(positions), 1))))
-        n_params = design.shape[1]
-        penalty = self.fold_in_l2 * np.eye(n_params)
-        # The bias is held near the average reader's: with only a few (often all high) ratings, a free bias
-        # would explain them as "rates everything well" instead of as taste, and every list would be the
-        # same most-liked books.
-        penalty[-1, -1] *= 10.0
-        prior = np.zeros(n_params)
-        prior[-1] = float(np.mean(t.user_bias))
+        if t.mlp is None:
+            prior = np.append(np.zeros(t.user_vectors.shape[1]), float(np.mean(t.user_bias)))
+            penalty = self.fold_in_l2 * np.eye(prior.size)
+            # The bias is held near the average reader's: with only a few (often all high) ratings, a free
+            # bias would explain them as "rates everything well" instead of as taste, and every list would be
+            # the same most-liked books.
+            penalty[-1, -1] *= 10.0
+        else:
+            prior = self._mean_user.astype(np.float64)
+            penalty = self.fold_in_l2 * np.eye(prior.size)
         weights = prior.copy()
-        # Gauss-Newton on sum (stars - sigmoid_range(design @ w + book_bias))^2 + (w - prior)' P (w - prior).
-        for _ in range(20):
-            linear = design @ weights + t.book_bias[positions]
+        # Gauss-Newton on sum (stars - sigmoid_range(score(w)))^2 + (w - prior)' P (w - prior).
+        for _ in range(25):
+            linear, design = self._score_and_jacobian(weights, positions)
             squashed = _sigmoid(linear)
             residual = stars - (lo + (hi - lo) * squashed)
-            slope = (hi - lo) * squashed * (1 - squashed)
-            jacobian = design * slope[:, None]
+            jacobian = design * ((hi - lo) * squashed * (1 - squashed))[:, None]
             gradient = jacobian.T @ residual - penalty @ (weights - prior)
             step = np.linalg.solve(jacobian.T @ jacobian + penalty, gradient)
             weights += step
             if np.abs(step).max() < 1e-6:
                 break
-        linear = design @ weights + t.book_bias[positions]
+        linear, design = self._score_and_jacobian(weights, positions)
         squashed = _sigmoid(linear)
         slope = (hi - lo) * squashed * (1 - squashed)
         jacobian = design * slope[:, None]
-        # Contribution of named book j to a result's score (the linearised fit, as implicit's explain):
-        # book_vector(result) . A^-1 . J_j * target_j, with A = J'J + P.
-        solved = np.linalg.solve(jacobian.T @ jacobian + penalty, jacobian.T)[:-1]  # (k, n_named)
-        target = (stars - (lo + (hi - lo) * squashed)) + slope * (design @ weights)
+        # Contribution of named book j to a result's score in the linearised fit (as implicit's explain):
+        # g(result) . A^-1 . J_j' * target_j, with A = J'J + P and g the result's score gradient.
+        solved = np.linalg.solve(jacobian.T @ jacobian + penalty, jacobian.T)
+        target = (stars - (lo + (hi - lo) * squashed)) + slope * (design @ (weights - prior))
         titles = [self._title(int(i)) for i in positions]
 
         def because(position: int) -> tuple[str, ...]:
-            contribution = (t.book_vectors[position].astype(np.float64) @ solved) * target
+            _, gradient_row = self._score_and_jacobian(weights, np.array([position]))
+            contribution = (gradient_row[0] @ solved) * target
             order = np.argsort(-contribution)
             return tuple(titles[j] for j in order[:2] if contribution[j] > 0) or (titles[int(order[0])],)
 
-        return weights[:-1], float(weights[-1]), because
+        if t.mlp is None:
+            return weights[:-1], float(weights[-1]), because
+        return weights, 0.0, because
 
 
 def _check_k(k: int) -> None:
@@ -582,9 +671,52 @@ def _top(keyed: np.ndarray, k: int) -> np.ndarray:
 
 
 def tables_from_module(module: Any, y_range: tuple[float, float]) -> FactorTables:
-    """Read the factor tables out of a trained dot model (any module exposing ``factor_tables()``)."""
+    """Read serving arrays out of a trained ``DotBias`` or ``NeuralCF`` module."""
     getter = getattr(module, "factor_tables", None)
-    if getter is None:
-        raise BookrecError(f"{type(module).__name__} has no factor tables to serve from")
-    user_vectors, user_bias, book_vectors, book_bias = (t.detach().cpu().numpy() for t in getter())
-    return FactorTables(user_vectors, user_bias.reshape(-1), book_vectors, book_bias.reshape(-1), y_range)
+    if getter is not None:
+        user_vectors, user_bias, book_vectors, book_bias = (t.detach().cpu().numpy() for t in getter())
+        return FactorTables(user_vectors, user_bias.reshape(-1), book_vectors, book_bias.reshape(-1), y_range)
+    if not all(hasattr(module, name) for name in ("user_factors", "book_factors", "hidden", "output")):
+        raise BookrecError(f"{type(module).__name__} is neither a DotBias nor a NeuralCF model")
+
+    def array(tensor: Any) -> np.ndarray:
+        return tensor.detach().cpu().numpy().astype(np.float32)
+
+    user_vectors = array(module.user_factors.weight)
+    book_vectors = array(module.book_factors.weight)
+    hidden_weight = array(module.hidden.weight)
+    split = user_vectors.shape[1]
+    mlp = MlpHead(
+        user_weight=hidden_weight[:, :split],
+        book_weight=hidden_weight[:, split:],
+        hidden_bias=array(module.hidden.bias),
+        output_weight=array(module.output.weight).reshape(-1),
+        output_bias=float(array(module.output.bias).reshape(-1)[0]),
+    )
+    return FactorTables(
+        user_vectors,
+        np.zeros(user_vectors.shape[0], dtype=np.float32),
+        book_vectors,
+        effective_book_bias(user_vectors, book_vectors, mlp),
+        y_range,
+        mlp,
+    )
+
+
+def effective_book_bias(
+    user_vectors: np.ndarray, book_vectors: np.ndarray, mlp: MlpHead, sample: int = 2000
+) -> np.ndarray:
+    """A neural model's book bias: each book's mean score over (a fixed sample of) readers, centred.
+
+    The network has no bias term to read off; this is what a bias means, the part of a book's score that
+    does not depend on who reads it.
+    """
+    step = max(1, user_vectors.shape[0] // sample)
+    readers = user_vectors[::step][:sample]
+    book_part = book_vectors @ mlp.book_weight.T + mlp.hidden_bias
+    user_part = readers @ mlp.user_weight.T
+    total = np.zeros(book_vectors.shape[0], dtype=np.float64)
+    for row in user_part:
+        total += np.maximum(book_part + row, 0.0) @ mlp.output_weight
+    mean = total / max(1, readers.shape[0]) + mlp.output_bias
+    return (mean - mean.mean()).astype(np.float32)
