@@ -99,3 +99,14 @@ def test_last_model_is_the_default(saved) -> None:
     remember_last_model(folder)
     assert last_model_path() == folder.resolve()
     assert Recommender.load().n_books == Recommender.load(folder).n_books
+
+
+def test_a_folder_that_is_not_a_model_is_never_replaced(saved, tmp_path: Path) -> None:
+    recommender, _ = saved
+    precious = tmp_path / "Documents"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    with pytest.raises(ModelFileError, match="not a bookrec model folder"):
+        recommender.save(precious)
+    assert (precious / "thesis.txt").read_text() == "years of work"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -34,6 +34,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
 _LAST_POINTER = "LAST"
+CHECKPOINT_DIR = "checkpoint"  # where `bookrec train` keeps its per-epoch checkpoint inside --out
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,7 @@ def _swap_into_place(staging: Path, folder: Path) -> None:
     if not folder.exists():
         os.replace(staging, folder)
         return
-    if not folder.is_dir():
-        raise ModelFileError(f"{folder} exists and is not a model folder; choose another --out")
+    ensure_replaceable(folder)
     aside = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
     aside.rmdir()
     os.replace(folder, aside)
@@ -127,6 +127,28 @@ def _swap_into_place(staging: Path, folder: Path) -> None:
         os.replace(aside, folder)
         raise
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def ensure_replaceable(folder: str | os.PathLike[str]) -> None:
+    """Refuse a destination that holds anything but a model (or only a training checkpoint).
+
+    Saving replaces the destination whole, so ``--out ~/Documents`` must fail before anything is deleted.
+
+    Raises:
+        ModelFileError: The destination is a file, or a folder with other content.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise ModelFileError(f"{folder} is a file, not a model folder; choose another --out")
+    if (folder / MANIFEST).is_file():
+        return
+    if any(entry.name != CHECKPOINT_DIR for entry in folder.iterdir()):
+        raise ModelFileError(
+            f"{folder} is not empty and not a bookrec model folder; saving would replace it, "
+            "so choose another --out"
+        )
 
 
 def read_model_folder(folder: str | os.PathLike[str], *, kinds: tuple[str, ...] = ()) -> ModelFolder:

@@ -1,0 +1,236 @@
+"""Benchmark: the default model on full-size goodbooks-shaped data, against Surprise and the blog's loop.
+
+Not a test. On SYNTHETIC goodbooks-shaped ratings of the real release's size (53,424 readers, 10,000 books,
+5,976,479 ratings; bookrec's generator with the real books), split 80/20 with seed 42, it measures:
+
+- the default ``bookrec train`` model (dot, sgd engine): seconds from loaded data to a saved model folder
+  (importing the training code included), peak memory of the process (loading included), validation RMSE;
+  each run in a fresh process, after one untimed run that fills numba's compile cache;
+- Surprise's ``SVD(n_factors=50)``: seconds to build its trainset and fit, and its validation RMSE
+  (``pip install scikit-surprise``; skipped with a note when it is missing);
+- one epoch of the blog's setup: a plain PyTorch loop of the same DotBias model (50 factors, batch 64,
+  AdamW + OneCycleLR as fastai's ``fit_one_cycle``), timed over a few thousand batches and extrapolated;
+- one epoch of the nn model at its defaults.
+
+    .venv/bin/python benchmarks/bench_train.py [--runs 3] [--data DIR] [--no-surprise] [--no-nn]
+
+Targets on a 2-core machine: default model <= 20 s (aim 10 s) and <= 2 GB, faster than Surprise's SVD at
+equal or better RMSE; its epoch <= 1/1000 of the blog's; an nn epoch <= 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from bookrec.data import load_dataset, random_split
+from bookrec.data.synth import generate_goodbooks
+
+SHARED_BOOKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "goodbooks" / "books.csv"
+
+_TRAIN = """
+import json, resource, sys, time
+from bookrec.data import load_dataset
+data = load_dataset(sys.argv[1])
+start = time.perf_counter()
+from bookrec.train import TrainConfig, train
+config = TrainConfig.from_dict(json.loads(sys.argv[3]))
+result = train(data, config, progress=False)
+trained = time.perf_counter() - start
+result.save(sys.argv[2])
+total = time.perf_counter() - start
+print(json.dumps({"seconds": total, "train_seconds": trained, "valid_rmse": result.metrics["valid_rmse"],
+                  "epoch_seconds": [row.seconds for row in result.history],
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def full_size_data(folder: Path) -> Path:
+    """Generate (once) the real-size synthetic data set, with real titles where the team's copy is at hand."""
+    if not (folder / "ratings.csv").is_file():
+        books = SHARED_BOOKS if SHARED_BOOKS.is_file() else None
+        print(f"generating full-size synthetic data in {folder} ...", flush=True)
+        generate_goodbooks(folder, books_csv=books, seed=0)
+    return folder
+
+
+def train_in_fresh_process(data: Path, home: Path, config: dict[str, object]) -> dict[str, object]:
+    """Load (from the cache in ``home``), train and save in a new interpreter; its figures as a dict."""
+    env = {"BOOKREC_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    with tempfile.TemporaryDirectory() as out:
+        done = subprocess.run(
+            [sys.executable, "-c", _TRAIN, str(data), str(Path(out) / "model"), json.dumps(config)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise SystemExit(f"training failed:\n{done.stderr}")
+    return json.loads(done.stdout)
+
+
+def _inner_ids(to_inner: Callable[[int], int], n: int) -> np.ndarray:
+    """Surprise's inner id of raw ids 0..n-1; -1 where it has none (not in the training part)."""
+    inner = np.full(n, -1)
+    for raw in range(n):
+        with contextlib.suppress(ValueError):
+            inner[raw] = to_inner(raw)
+    return inner
+
+
+def surprise_svd(data: Path) -> dict[str, float] | None:
+    """Surprise's SVD(n_factors=50) on the same split: build + fit seconds and validation RMSE."""
+    try:
+        import pandas as pd
+        from surprise import SVD, Reader
+        from surprise import Dataset as SurpriseDataset
+    except ImportError:
+        return None
+    train_part, valid_part = random_split(load_dataset(data), 0.2, 42)
+    frame = pd.DataFrame(
+        {
+            "user": train_part.user_idx,
+            "item": train_part.book_idx,
+            "rating": train_part.rating.astype(np.float64),
+        }
+    )
+    start = time.perf_counter()
+    trainset = SurpriseDataset.load_from_df(frame, Reader(rating_scale=(1, 5))).build_full_trainset()
+    algo = SVD(n_factors=50, random_state=0)
+    algo.fit(trainset)
+    seconds = time.perf_counter() - start
+    # Surprise's own estimate, vectorised: mu + b_u + b_i + q_i . p_u (the parts it knows), clipped.
+    u = _inner_ids(trainset.to_inner_uid, train_part.n_users)[valid_part.user_idx]
+    i = _inner_ids(trainset.to_inner_iid, train_part.n_books)[valid_part.book_idx]
+    ku, ki = u >= 0, i >= 0
+    u, i = np.maximum(u, 0), np.maximum(i, 0)
+    est = trainset.global_mean + np.where(ku, algo.bu[u], 0.0) + np.where(ki, algo.bi[i], 0.0)
+    est += np.where(ku & ki, np.einsum("ij,ij->i", algo.pu[u], algo.qi[i]), 0.0)
+    est = np.clip(est, 1, 5)
+    rmse = float(np.sqrt(np.mean((est - valid_part.rating) ** 2)))
+    return {"seconds": seconds, "valid_rmse": rmse}
+
+
+def blog_epoch_seconds(data: Path, batches: int = 3000) -> dict[str, float]:
+    """One epoch of the blog's setup, extrapolated from ``batches`` timed batches of 64."""
+    import torch
+
+    from bookrec.models import DotBias
+
+    train_part, _ = random_split(load_dataset(data), 0.2, 42)
+    users = torch.as_tensor(train_part.user_idx, dtype=torch.int64)
+    books = torch.as_tensor(train_part.book_idx, dtype=torch.int64)
+    stars = torch.as_tensor(train_part.rating)
+    model = DotBias(train_part.n_users, train_part.n_books, 50, (0.0, 5.5), generator=torch.Generator())
+    steps_per_epoch = math.ceil(train_part.n_ratings / 64)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.1)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=5e-3, total_steps=5 * steps_per_epoch, pct_start=0.25
+    )
+    order = torch.randperm(train_part.n_ratings, generator=torch.Generator().manual_seed(0))
+    warmup = 100
+    for step in range(warmup + batches):
+        if step == warmup:
+            start = time.perf_counter()
+        rows = order[step * 64 : (step + 1) * 64]
+        loss = torch.nn.functional.mse_loss(model(users[rows], books[rows]), stars[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+    per_batch = (time.perf_counter() - start) / batches
+    return {"per_batch_ms": per_batch * 1000, "epoch_seconds": per_batch * steps_per_epoch}
+
+
+def _mark(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "bookrec-bench-goodbooks")
+    parser.add_argument("--no-surprise", action="store_true", help="Skip Surprise's SVD.")
+    parser.add_argument("--no-nn", action="store_true", help="Skip the nn epoch.")
+    parser.add_argument("--blog-batches", type=int, default=3000)
+    args = parser.parse_args()
+    data = full_size_data(args.data)
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        os.environ["BOOKREC_HOME"] = str(home)  # this script's own loads use (and fill) the same cache
+        dataset = load_dataset(data)  # fills the columnar cache the fresh processes read
+        print(
+            f"SYNTHETIC goodbooks-shaped data: {dataset.n_ratings:,} ratings, {dataset.n_users:,} readers, "
+            f"{dataset.n_books:,} books; 80/20 split, seed 42",
+            flush=True,
+        )
+        del dataset
+        first = train_in_fresh_process(data, home, {"epochs": 1})  # untimed: compiles and caches the kernels
+        print(f"first run ever (numba compiles the kernels, 1 epoch): {first['seconds']:.1f} s", flush=True)
+        runs = [train_in_fresh_process(data, home, {}) for _ in range(args.runs)]
+        ours = statistics.median(r["seconds"] for r in runs)
+        ours_train = statistics.median(r["train_seconds"] for r in runs)
+        peak = max(r["peak_mb"] for r in runs)
+        rmse = runs[0]["valid_rmse"]
+        epoch = statistics.median(s for r in runs for s in r["epoch_seconds"])
+        print(f"default model: {[round(r['seconds'], 2) for r in runs]} s", flush=True)
+        svd = None if args.no_surprise else surprise_svd(data)
+        blog = blog_epoch_seconds(data, args.blog_batches)
+        nn = None if args.no_nn else train_in_fresh_process(data, home, {"model": "nn", "epochs": 1})
+
+    print()
+    print(f"{'what':<46} {'value':>12}  target")
+    rows = [
+        (
+            "default dot model, loaded data -> saved model",
+            f"{ours:.2f} s",
+            f"<= 20 s (aim 10): {_mark(ours <= 20)}",
+        ),
+        ("  of which training (train())", f"{ours_train:.2f} s", ""),
+        ("  peak memory of the process", f"{peak:.0f} MB", f"<= 2048 MB: {_mark(peak <= 2048)}"),
+        ("  validation RMSE", f"{rmse:.4f}", ""),
+        ("  one epoch (median)", f"{epoch:.3f} s", ""),
+        ("blog's epoch (batch 64, plain loop), extrapolated", f"{blog['epoch_seconds']:.0f} s", ""),
+        ("  per batch", f"{blog['per_batch_ms']:.2f} ms", ""),
+        (
+            "  our epoch / blog's epoch",
+            f"1/{blog['epoch_seconds'] / epoch:.0f}",
+            f"<= 1/1000: {_mark(epoch * 1000 <= blog['epoch_seconds'])}",
+        ),
+    ]
+    if svd is None:
+        rows.append(("Surprise SVD(n_factors=50)", "skipped", "pip install scikit-surprise"))
+    else:
+        faster = ours < svd["seconds"] and rmse <= svd["valid_rmse"]
+        rows += [
+            ("Surprise SVD(n_factors=50), trainset + fit", f"{svd['seconds']:.2f} s", ""),
+            ("  validation RMSE", f"{svd['valid_rmse']:.4f}", f"ours faster, RMSE <=: {_mark(faster)}"),
+        ]
+    if nn is not None:
+        nn_epoch = nn["epoch_seconds"][0]
+        rows += [
+            ("nn model, one epoch (defaults)", f"{nn_epoch:.1f} s", f"<= 30 s: {_mark(nn_epoch <= 30)}"),
+            ("  peak memory of the process", f"{nn['peak_mb']:.0f} MB", ""),
+        ]
+    for what, value, target in rows:
+        print(f"{what:<46} {value:>12}  {target}")
+    print(f"\n{args.runs} runs of the default model, each in a fresh process; the machine is shared: noisy.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""``bookrec train``: train a model on a data set and save it as a model folder."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from bookrec.cli import _options as opt
+from bookrec.cli import app
+
+if TYPE_CHECKING:
+    from bookrec.train import EpochStats
+
+_PANEL = "Training options"
+_COLUMNS = ("epoch", "train_loss", "valid_loss", "valid_rmse", "time")
+
+
+def _default_out() -> Path:
+    from bookrec.data.paths import models_dir
+
+    return models_dir() / "default"
+
+
+def _check_out(folder: Path) -> None:
+    """Refuse an --out that holds something other than a model or a checkpoint: saving replaces it whole."""
+    from bookrec.modelfile import ensure_replaceable
+
+    ensure_replaceable(folder)
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes:02d}:{secs:02d}"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6f}"
+
+
+def _row(stats: EpochStats) -> str:
+    """One line of fastai's training table, fixed widths."""
+    cells = (
+        str(stats.epoch),
+        _number(stats.train_loss),
+        _number(stats.valid_loss),
+        _number(stats.valid_rmse),
+        _clock(stats.seconds),
+    )
+    widths = [len(name) if i == 0 else max(len(name), 10) for i, name in enumerate(_COLUMNS)]
+    return "  ".join(
+        [cells[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))]
+    )
+
+
+def _header() -> str:
+    return "  ".join(name if i == 0 else name.rjust(max(len(name), 10)) for i, name in enumerate(_COLUMNS))
+
+
+@app.command()
+def train(
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", help="dot (matrix factorization) or nn (embeddings + MLP).", rich_help_panel=_PANEL
+        ),
+    ] = "dot",
+    factors: Annotated[
+        int | None,
+        typer.Option(
+            "--factors",
+            metavar="K",
+            help="Factors per reader and book (dot: 128; nn: fastai's size rule).",
+            rich_help_panel=_PANEL,
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", metavar="E", help="Passes over the data.", rich_help_panel=_PANEL),
+    ] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option("--lr", metavar="LR", help="Peak one-cycle learning rate.", rich_help_panel=_PANEL),
+    ] = None,
+    wd: Annotated[
+        float | None, typer.Option("--wd", metavar="WD", help="Weight decay.", rich_help_panel=_PANEL)
+    ] = None,
+    bs: Annotated[
+        int | None,
+        typer.Option(
+            "--bs",
+            metavar="B",
+            help="Batch size (torch engine; default ~128 steps per epoch).",
+            rich_help_panel=_PANEL,
+        ),
+    ] = None,
+    valid_pct: Annotated[
+        float,
+        typer.Option(
+            "--valid-pct",
+            metavar="P",
+            help="Share of ratings held out for validation; 0 trains on everything.",
+            rich_help_panel=_PANEL,
+        ),
+    ] = 0.2,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed", metavar="S", help="Seed of the split, weights and shuffles.", rich_help_panel=_PANEL
+        ),
+    ] = 42,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="sgd (compiled, CPU, dot only), torch (AdamW mini-batches, the blog's recipe), or auto.",
+            rich_help_panel=_PANEL,
+        ),
+    ] = "auto",
+    optimizer: Annotated[
+        str,
+        typer.Option(
+            "--optimizer", help="rmsprop or sgd (sgd engine), adamw (torch), or auto.", rich_help_panel=_PANEL
+        ),
+    ] = "auto",
+    hidden: Annotated[
+        int,
+        typer.Option("--hidden", metavar="N", help="Hidden units of the nn model.", rich_help_panel=_PANEL),
+    ] = 100,
+    dropout: Annotated[
+        float, typer.Option("--dropout", metavar="P", help="Dropout of the nn model.", rich_help_panel=_PANEL)
+    ] = 0.0,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device", help="auto, cpu, cuda, cuda:N or mps (torch engine).", rich_help_panel=_PANEL
+        ),
+    ] = "auto",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="Model folder to write (default: default/ in bookrec's models folder).",
+            rich_help_panel=_PANEL,
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Go on from the checkpoint in DIR/checkpoint (same settings and data).",
+            rich_help_panel=_PANEL,
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print only the final metrics, as one JSON line.", rich_help_panel=_PANEL
+        ),
+    ] = False,
+    data: opt.DataPath = None,
+    ratings: opt.RatingsFile = None,
+    user_col: opt.UserCol = "user_id",
+    item_col: opt.ItemCol = "book_id",
+    rating_col: opt.RatingCol = "rating",
+    sep: opt.Sep = ",",
+    encoding: opt.Encoding = "utf-8",
+    books: opt.BooksFile = None,
+    limit: opt.Limit = None,
+) -> None:
+    """Train a model and save it; prints a table per epoch (losses, validation RMSE, time).
+
+    The defaults were chosen by measurement: a dot model with 128 factors,
+    10 epochs of a compiled SGD kernel; seconds on goodbooks-10k.
+    A checkpoint is written after every epoch: after Ctrl-C,
+    run the same command with --resume to go on.
+
+    Examples:
+
+      bookrec train
+
+      bookrec train --model nn --epochs 3 --out models/nn
+
+      bookrec train --engine torch --factors 50 --epochs 5 --lr 5e-3 --wd 0.1 --bs 64
+
+      bookrec train --ratings ml/ratings.csv --user-col userId --item-col movieId --json
+    """
+    from bookrec.data import load_dataset
+    from bookrec.modelfile import CHECKPOINT_DIR, remember_last_model
+    from bookrec.train import TrainConfig, TrainingInterrupted
+    from bookrec.train import train as run_training
+
+    config = TrainConfig(
+        model=model,
+        engine=engine,
+        optimizer=optimizer,
+        n_factors=factors,
+        epochs=epochs,
+        lr=lr,
+        wd=wd,
+        bs=bs,
+        valid_pct=valid_pct,
+        seed=seed,
+        n_hidden=hidden,
+        dropout=dropout,
+    )
+    folder = out if out is not None else _default_out()
+    _check_out(folder)
+    source = opt.data_source(data, ratings, user_col, item_col, rating_col, sep, encoding, books, limit)
+    dataset = load_dataset(source)
+    for note in dataset.report.notes():
+        typer.echo(f"note: {note}", err=True)
+
+    console = Console(highlight=False)
+    callbacks = []
+    if not as_json:
+        console.print(
+            f"training {config.model} ({config.engine}/{config.optimizer}) on {dataset.n_ratings:,} ratings: "
+            f"{config.epochs} epochs, lr {config.lr:g}, wd {config.wd:g}"
+        )
+        console.print(_header(), style="bold")
+
+        def print_row(stats: EpochStats) -> None:
+            console.print(_row(stats), style="dim" if stats.restored else None)
+
+        callbacks.append(print_row)
+    try:
+        result = run_training(
+            dataset,
+            config,
+            callbacks=callbacks,
+            progress=not as_json and sys.stderr.isatty(),
+            device=device,
+            checkpoint_dir=folder / CHECKPOINT_DIR,
+            resume=resume,
+        )
+    except TrainingInterrupted as interrupted:
+        done = interrupted.epochs_done
+        hint = (
+            f"the checkpoint after epoch {done} is in {interrupted.checkpoint_dir}: "
+            "run the same command with --resume to go on"
+            if done
+            else "no epoch was completed, nothing to resume"
+        )
+        typer.echo(f"interrupted after epoch {done} of {config.epochs}; {hint}", err=True)
+        raise typer.Exit(130) from None
+    result.save(folder)
+    remember_last_model(folder)
+    metrics: dict[str, Any] = {
+        **{k: result.metrics[k] for k in ("valid_rmse", "valid_mse", "valid_mae", "train_loss", "seconds")},
+        "epochs": config.epochs,
+        "model": config.model,
+        "engine": config.engine,
+        "optimizer": config.optimizer,
+        "n_factors": config.n_factors,
+        "bs": result.metrics["bs"],
+        "n_train": result.metrics["n_train"],
+        "n_valid": result.metrics["n_valid"],
+        "out": str(folder),
+    }
+    if as_json:
+        typer.echo(json.dumps(metrics))
+        return
+    rmse = "" if metrics["valid_rmse"] is None else f" valid RMSE {metrics['valid_rmse']:.4f},"
+    console.print(
+        f"saved the model to {folder} ({rmse.strip(' ,') or 'no validation'}; {metrics['seconds']:.1f} s)"
+    )
