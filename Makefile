@@ -11,9 +11,10 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 DATA ?=
 MODEL_DIR ?= models/default
+PORT ?= 8501
 DATA_ARG := $(if $(DATA),--data $(DATA),)
 
-.PHONY: run test lint format bench clean browser
+.PHONY: run test lint format clean browser screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,11 +33,18 @@ $(VENV)/.installed-app: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-app
 	$(if $(DATA),,$(BIN)/bookrec download)
 	$(BIN)/bookrec info $(DATA_ARG)
+	$(BIN)/bookrec train $(DATA_ARG) --out $(MODEL_DIR)
+	$(BIN)/bookrec similar $(MODEL_DIR) "The Da Vinci Code" -k 10
+	$(BIN)/bookrec app $(MODEL_DIR) --port $(PORT)
 
 test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/python -m pytest -q
+	BOOKREC_SCREENSHOTS=$(VENV)/screenshots $(BIN)/python -m pytest -q
+
+# The README's screenshots of the app, made by the browser test against a planted-structure model.
+screenshots: $(VENV)/.installed-test browser
+	BOOKREC_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/test_app_browser.py
 
 # The app's end-to-end test drives Debian's chromium (Playwright cannot download browsers offline).
 browser:

@@ -1,0 +1,536 @@
+"""The web app under Streamlit's AppTest: every page, its empty and error states; the `bookrec app` launcher.
+
+The model is planted (four taste clusters over real book metadata), saved as a model folder and named by
+$BOOKREC_APP_MODEL, as `bookrec app MODEL` does. Widgets are driven by their keys; assertions read what is
+shown.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bookrec.data import IdMap
+from bookrec.recommender import FactorTables, RatedBooks, Recommender
+from conftest import BOOKS_SAMPLE
+
+pytest.importorskip("streamlit")
+pytest.importorskip("plotly")
+
+from streamlit.testing.v1 import AppTest
+
+from bookrec.app import MAIN_SCRIPT, MODEL_ENV, cards, query
+from bookrec.cli import app as cli_app
+from bookrec.recommender import BookResult
+
+N_CLUSTERS = 4
+PAGES = {
+    "similar": ("views/similar.py", "Similar books"),
+    "next_read": ("views/next_read.py", "Your next read"),
+    "explore": ("views/explore.py", "Explore"),
+    "about": ("views/about.py", "About this model"),
+}
+HISTORY = [
+    {"epoch": e, "epochs": 3, "train_loss": 1.2 - 0.2 * e, "valid_loss": 1.1 - 0.1 * e, "valid_rmse": 0.9}
+    for e in (1, 2, 3)
+]
+MANIFEST = {
+    "model": {"kind": "dot", "settings": {"n_factors": 8}},
+    "config": {"model": "dot", "epochs": 3, "lr": 0.01, "wd": 0.05},
+    "data": {"name": "planted test data", "n_train": 576, "n_valid": 64},
+    "metrics": {"valid_rmse": 0.912, "valid_mae": 0.7, "epochs": 3, "seconds": 0.5, "n_train": 576},
+    "history": HISTORY,
+}
+
+
+def build_recommender(books: pd.DataFrame, *, n_users: int = 80, k: int = 8, seed: int = 7) -> Recommender:
+    """Books in 4 taste clusters (book i in cluster i % 4); each reader rated 8 books of one cluster."""
+    rng = np.random.default_rng(seed)
+    n_books = len(books)
+    cluster = np.arange(n_books) % N_CLUSTERS
+    directions = np.eye(k)[:N_CLUSTERS] * 2.0
+    book_vectors = directions[cluster] + rng.normal(scale=0.15, size=(n_books, k))
+    user_cluster = np.arange(n_users) % N_CLUSTERS
+    user_vectors = directions[user_cluster] * 0.8 + rng.normal(scale=0.1, size=(n_users, k))
+    book_bias = rng.normal(scale=0.3, size=n_books)
+    book_bias[5], book_bias[6] = 2.5, -2.5  # one book everyone likes, one nobody does
+    tables = FactorTables(
+        user_vectors, rng.normal(scale=0.1, size=n_users), book_vectors, book_bias, (0.0, 5.5)
+    )
+    users, rated_books = [], []
+    for user in range(n_users):
+        mine = np.flatnonzero(cluster == user_cluster[user])
+        rated_books += rng.choice(mine, size=8, replace=False).tolist()
+        users += [user] * 8
+    stars = np.full(len(users), 5.0)
+    rated = RatedBooks.from_arrays(np.array(users), np.array(rated_books), stars, n_users)
+    table = books[["book_id", "title", "authors"]].copy()
+    table["year"] = pd.array(books.original_publication_year.round(), dtype="Int64")
+    table["average_rating"] = books.average_rating
+    table["ratings_count"] = books.ratings_count
+    table["n_ratings"] = np.bincount(np.array(rated_books), minlength=n_books) + 10
+    table["image_url"] = books.image_url.fillna("")
+    table["small_image_url"] = books.small_image_url.fillna("")
+    table["goodreads_url"] = [f"https://www.goodreads.com/book/show/{g}" for g in books.goodreads_book_id]
+    return Recommender(
+        tables=tables,
+        users=IdMap(np.arange(1, n_users + 1)),
+        books=IdMap(books.book_id.to_numpy()),
+        books_table=table.reset_index(drop=True),
+        rating_scale=(1.0, 5.0),
+        rated=rated,
+    )
+
+
+def save_model(folder: Path, manifest: dict[str, Any] | None = None, n_books: int = 120) -> Path:
+    """Save the planted model over the first ``n_books`` sample books as a model folder."""
+    recommender = build_recommender(pd.read_csv(BOOKS_SAMPLE).head(n_books))
+    recommender.manifest.update(MANIFEST if manifest is None else manifest)
+    return recommender.save(folder)
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_model(tmp_path_factory.mktemp("app") / "model")
+
+
+@pytest.fixture(scope="module")
+def cluster_of(model_folder: Path) -> dict[int, int]:
+    ids = pd.read_csv(BOOKS_SAMPLE).head(120).book_id.tolist()
+    return {int(book_id): i % N_CLUSTERS for i, book_id in enumerate(ids)}
+
+
+def open_page(page: str, query_params: dict[str, str] | None = None) -> AppTest:
+    """Run the app on one page (with the address's query), as a browser opening it would."""
+    at = AppTest.from_file(str(MAIN_SCRIPT), default_timeout=30)
+    at.query_params.update(query_params or {})
+    at.run()  # the default page; the run registers the pages, so that switch_page can find them
+    return at if page == "similar" else at.switch_page(PAGES[page][0]).run()
+
+
+@pytest.fixture
+def serve(model_folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Serve the planted model, as `bookrec app MODEL` does."""
+    monkeypatch.setenv(MODEL_ENV, str(model_folder))
+    return model_folder
+
+
+def shown_ids(at: AppTest) -> list[list[int]]:
+    """Book ids of each grid of cards on the page, in order."""
+    grids = [m.value for m in at.markdown if "bookrec-cards" in m.value]
+    return [[int(i) for i in re.findall(r'data-book-id="(\d+)"', grid)] for grid in grids]
+
+
+def texts(at: AppTest, kind: str) -> str:
+    return "\n".join(str(e.value) for e in at.get(kind))
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+# --- every page ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_renders_on_a_model(page: str, serve: Path) -> None:
+    at = open_page(page)
+    assert_clean(at)
+    assert at.title[0].value == PAGES[page][1]
+    assert "120 books" in texts(at, "caption")  # the sidebar names the model in use
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_without_a_model_every_page_says_how_to_get_one(page: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    at = open_page(page)
+    assert not at.exception
+    assert "no trained model yet" in texts(at, "info")
+    assert "bookrec download" in texts(at, "code") and "bookrec train" in texts(at, "code")
+    train = at.button(key="train_model")
+    assert train.disabled  # no data to train on in this empty BOOKREC_HOME
+    assert "bookrec download" in texts(at, "caption")
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_a_broken_model_is_one_friendly_line(
+    page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = save_model(tmp_path / "broken")
+    with open(broken / "weights.safetensors", "r+b") as handle:
+        handle.truncate(100)
+    monkeypatch.setenv(MODEL_ENV, str(broken))
+    at = open_page(page)
+    assert not at.exception
+    assert len(at.error) == 1
+    assert "could not be loaded" in at.error[0].value and "truncated" in at.error[0].value
+    assert "\n" not in at.error[0].value.split(": ", 1)[1]
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_an_unexpected_error_is_a_message_not_a_traceback(
+    page: str, serve: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("bookrec.app.state.model_path", boom)
+    at = open_page(page)
+    assert not at.exception
+    assert "Something went wrong: RuntimeError: disk on fire" in texts(at, "error")
+
+
+def test_the_train_button_trains_a_model_and_serves_it(
+    bookrec_home: Path, monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator
+) -> None:
+    pytest.importorskip("bookrec.train")
+    from conftest import planted_ratings, sample_book_ids, write_ratings
+
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    data = bookrec_home / "goodbooks-10k"
+    data.mkdir()
+    users, books, stars = planted_ratings(rng, 40, sample_book_ids(), 12)
+    write_ratings(
+        data / "ratings.csv", [(int(u), int(b), int(s)) for u, b, s in zip(users, books, stars, strict=True)]
+    )
+    (data / "books.csv").write_bytes(BOOKS_SAMPLE.read_bytes())
+    at = open_page("similar")
+    assert not at.button(key="train_model").disabled
+    at.button(key="train_model").click().run()
+    assert_clean(at)
+    assert at.selectbox(key="similar_book").options  # the page now serves the new model
+    assert (bookrec_home / "models" / "default" / "manifest.json").is_file()
+    at.switch_page(PAGES["about"][0]).run()  # what training records, as the app shows it
+    assert_clean(at)
+    assert {"Validation RMSE", "Epochs"} <= {m.label for m in at.metric}
+    assert _chart(at, "learning_curve")["data"]
+
+
+# --- similar books ---------------------------------------------------------------------------------------
+
+
+def test_similar_books_are_the_planted_neighbours(serve: Path, cluster_of: dict[int, int]) -> None:
+    at = open_page("similar")
+    assert "Pick a book" in texts(at, "info")
+    at.number_input(key="similar_min_ratings").set_value(0)
+    at.selectbox(key="similar_book").select(1).run()
+    assert_clean(at)
+    chosen, similar = shown_ids(at)
+    assert chosen == [1]
+    assert len(similar) == 12 and 1 not in similar
+    assert all(cluster_of[b] == cluster_of[1] for b in similar)
+    assert at.query_params["book"] == "1"  # the answer can be shared
+    assert "similarity" in at.markdown[-1].value and "goodreads.com/book/show/" in at.markdown[-1].value
+    at.slider(key="similar_k").set_value(20).run()
+    assert len(shown_ids(at)[1]) == 20
+
+
+def test_a_shared_link_opens_the_same_answer(serve: Path) -> None:
+    at = open_page("similar", {"book": "2"})
+    assert_clean(at)
+    assert at.selectbox(key="similar_book").value == 2
+    assert shown_ids(at)[0] == [2]
+
+
+def test_a_link_to_an_unknown_book_is_a_friendly_error(serve: Path) -> None:
+    at = open_page("similar", {"book": "999999"})
+    assert not at.exception
+    assert "does not know" in at.error[0].value and "999999" in at.error[0].value
+    assert at.selectbox(key="similar_book").value is None
+    assert "book" not in at.query_params
+
+
+def test_a_floor_above_every_book_says_so(serve: Path) -> None:
+    at = open_page("similar", {"book": "1"})
+    at.number_input(key="similar_min_ratings").set_value(100000).run()
+    assert "No book has 100,000 ratings" in texts(at, "info")
+
+
+# --- your next read --------------------------------------------------------------------------------------
+
+
+def test_next_read_starts_empty(serve: Path) -> None:
+    at = open_page("next_read")
+    assert_clean(at)
+    assert "Add a few books you liked" in texts(at, "info")
+    assert shown_ids(at) == []
+
+
+def test_adding_books_puts_them_in_the_address_and_recommends(
+    serve: Path, cluster_of: dict[int, int]
+) -> None:
+    at = open_page("next_read")
+    at.segmented_control(key="next_add_stars").set_value(5.0)
+    at.selectbox(key="next_add").select(2).run()
+    assert at.query_params["liked"] == "2:5"
+    assert at.selectbox(key="next_add").value is None  # ready for the next book
+    at.segmented_control(key="next_add_stars").set_value(None)
+    at.selectbox(key="next_add").select(6).run()
+    assert_clean(at)
+    assert at.query_params["liked"] == "2:5,6"
+    (results,) = shown_ids(at)
+    assert len(results) == 12 and not {2, 6} & set(results)
+    assert sum(cluster_of[b] == cluster_of[2] for b in results) >= 10
+    assert "Because you liked" in at.markdown[-1].value
+
+
+def test_the_list_in_the_address_survives_a_reload(serve: Path, cluster_of: dict[int, int]) -> None:
+    at = open_page("next_read", {"liked": "2:5,6,10:4"})
+    assert_clean(at)
+    assert at.segmented_control(key="stars_2").value == 5.0
+    assert at.segmented_control(key="stars_6").value is None
+    (results,) = shown_ids(at)
+    assert not {2, 6, 10} & set(results)
+    assert sum(cluster_of[b] == 1 for b in results) >= 10
+    at.segmented_control(key="stars_6").set_value(3.0).run()
+    assert at.query_params["liked"] == "2:5,6:3,10:4"
+    at.button(key="remove_6").click().run()
+    assert at.query_params["liked"] == "2:5,10:4"
+    first = shown_ids(at)[0][0]
+    at.multiselect(key="next_read").select(first).run()
+    assert at.query_params["read"] == str(first)
+    assert first not in shown_ids(at)[0]
+    at.button(key="next_clear").click().run()
+    assert "liked" not in at.query_params
+    assert "Add a few books you liked" in texts(at, "info")
+
+
+def test_books_already_read_come_back_from_the_address(serve: Path) -> None:
+    plain = shown_ids(open_page("next_read", {"liked": "2:5"}))[0]
+    at = open_page("next_read", {"liked": "2:5", "read": f"{plain[0]},{plain[1]},424242"})
+    assert_clean(at)
+    assert at.multiselect(key="next_read").value == plain[:2]
+    assert not set(plain[:2]) & set(shown_ids(at)[0])
+
+
+def test_what_the_model_cannot_use_is_left_out_with_a_warning(serve: Path) -> None:
+    at = open_page("next_read", {"liked": "2:5,abc:x,999999,10:9"})
+    assert not at.exception
+    warning = texts(at, "warning")
+    assert "abc:x" in warning and "999999" in warning and "10:9 (stars go 1 to 5)" in warning
+    assert at.query_params["liked"] == "2:5,10"
+    assert len(shown_ids(at)[0]) == 12
+
+
+# --- explore ---------------------------------------------------------------------------------------------
+
+
+def test_loved_and_disliked_books(serve: Path) -> None:
+    at = open_page("explore")
+    at.select_slider(key="explore_min_ratings").set_value(0).run()
+    assert_clean(at)
+    loved, disliked = (frame.value for frame in at.dataframe)
+    titles = pd.read_csv(BOOKS_SAMPLE).set_index("book_id").title
+    assert loved["Title"].iloc[0] == titles[6]  # the planted favourite
+    assert disliked["Title"].iloc[0] == titles[7]  # and the planted flop
+    assert len(loved) == 15 and loved["Bias"].is_monotonic_decreasing
+    floor = int(at.select_slider(key="explore_min_ratings").options[-1])
+    at.select_slider(key="explore_min_ratings").set_value(floor).run()
+    assert floor == 10 and (at.dataframe[0].value["Ratings"] >= floor).all()  # no floor hides every book
+
+
+def _points(trace: dict[str, Any]) -> int:
+    """Points in a plotly trace (plotly writes numeric arrays as base64 typed arrays)."""
+    x = trace["x"]
+    if isinstance(x, dict):
+        return np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"]).size
+    return len(x)
+
+
+def _chart(at: AppTest, key: str = "map_chart") -> dict[str, Any]:
+    (chart,) = [c for c in at.get("plotly_chart") if key in c.proto.id]
+    return json.loads(chart.proto.spec)
+
+
+def test_the_map_of_books(serve: Path) -> None:
+    at = open_page("explore")
+    at.radio(key="explore_view").set_value("Map of books").run()
+    assert_clean(at)
+    spec = _chart(at)
+    assert sum(_points(trace) for trace in spec["data"]) == 120
+    assert "%{customdata[0]}" in spec["data"][0]["hovertemplate"]
+    assert "component 1" in spec["layout"]["xaxis"]["title"]["text"]
+    at.selectbox(key="map_x").set_value("pc3").run()
+    assert "component 3" in _chart(at)["layout"]["xaxis"]["title"]["text"]
+    at.multiselect(key="map_authors").select("Suzanne Collins").run()
+    names = [trace.get("name") for trace in _chart(at)["data"]]
+    assert names == ["other books", "Suzanne Collins"]
+    assert _points(_chart(at)["data"][1]) == 3  # The Hunger Games trilogy
+    at.multiselect(key="map_authors").set_value([]).run()
+    at.radio(key="map_colour").set_value("nothing").run()
+    assert len(_chart(at)["data"]) == 1
+    at.slider(key="map_years").set_value((2000, 2010)).run()
+    assert_clean(at)
+    assert "books." in texts(at, "caption")
+    assert _points(_chart(at)["data"][0]) < 120
+
+
+# --- about -----------------------------------------------------------------------------------------------
+
+
+def test_about_shows_data_settings_metrics_and_the_learning_curve(serve: Path) -> None:
+    at = open_page("about")
+    assert_clean(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Books"] == "120" and metrics["Readers"] == "80" and metrics["Ratings trained on"] == "576"
+    assert metrics["Validation RMSE"] == "0.912"
+    curve = _chart(at, "learning_curve")
+    assert [t["name"] for t in curve["data"]] == ["training loss", "validation loss"]
+    settings = at.dataframe[0].value
+    assert dict(zip(settings.setting, settings.value, strict=True))["wd"] == "0.05"
+    assert "planted test data" in texts(at, "markdown")
+    assert not at.warning  # real (here: planted, not synthetic) data
+
+
+def test_about_says_plainly_when_the_data_were_synthetic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "synth"
+    data.mkdir()
+    (data / "README.txt").write_text("SYNTHETIC DATA: the ratings in this folder are SYNTHETIC.\n")
+    manifest = {**MANIFEST, "data": {"name": str(data), "n_train": 10, "n_valid": 2}}
+    monkeypatch.setenv(MODEL_ENV, str(save_model(tmp_path / "model", manifest)))
+    at = open_page("about")
+    assert_clean(at)
+    assert "SYNTHETIC ratings" in at.warning[0].value
+
+
+def test_about_a_model_without_history_or_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MODEL_ENV, str(save_model(tmp_path / "model", {})))
+    at = open_page("about")
+    assert_clean(at)
+    info = texts(at, "info")
+    assert "records no metrics" in info and "records no training history" in info
+    assert "not recorded" in texts(at, "markdown")
+
+
+# --- cards and the address -------------------------------------------------------------------------------
+
+
+def _result(**fields: Any) -> BookResult:
+    values = {"book_id": 9, "title": "A Book", "authors": "An Author", "year": 2001, "score": 0.5}
+    return BookResult(**{**values, **fields})
+
+
+def test_cards_escape_text_and_keep_only_web_links() -> None:
+    html = cards._card(
+        _result(title="<script>alert(1)</script>", goodreads_url="javascript:alert(1)", image_url="x.jpg"),
+        "",
+        False,
+    )
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "javascript:" not in html and "<img" not in html  # the placeholder shows
+
+
+def test_covers_load_lazily_over_a_placeholder() -> None:
+    cover = "https://images.gr-assets.com/books/1447303603m/2767052.jpg"
+    html = cards._card(
+        _result(image_url=cover, goodreads_url="https://www.goodreads.com/book/show/1"), "", False
+    )
+    assert f'<img src="{cover}"' in html and 'loading="lazy"' in html
+    assert cards.PLACEHOLDER in cards._STYLE  # under every cover, and over a cover that fails to load
+    nophoto = "https://s.gr-assets.com/assets/nophoto/book/111x148-bcc042a9c91a29c1d680899eff700a03.png"
+    assert "<img" not in cards._card(_result(image_url=nophoto), "", False)
+
+
+def test_titles_show_as_themselves_in_markdown() -> None:
+    assert (
+        cards.escape_markdown("*Emphasis* [link](x) <b>#1</b>") == r"\*Emphasis\* \[link\](x) \<b\>\#1\</b\>"
+    )
+    assert cards.stars(4.0) == "4★" and cards.stars(4.5) == "4.5★"
+
+
+def test_the_liked_list_round_trips_through_the_address() -> None:
+    liked, bad = query.parse_liked("26:5, 7,240:4.5,,x:y,:3,7:2")
+    assert liked == {"26": 5.0, "240": 4.5, "7": 2.0}
+    assert bad == ["x:y", ":3"]
+    assert query.format_liked(liked) == "26:5,240:4.5,7:2"
+    assert query.parse_liked(query.format_liked(liked))[0] == liked
+    assert query.parse_ids("3, 9,3,,") == ["3", "9"]
+    assert query.parse_liked("1:nan,2:inf")[1] == ["1:nan", "2:inf"]
+
+
+# --- the launcher ----------------------------------------------------------------------------------------
+
+
+class _FakeStreamlit:
+    launched: ClassVar[list[tuple[list[str], dict[str, str]]]] = []
+
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        self.launched.append((command, env))
+
+    def wait(self, timeout: float | None = None) -> int:
+        return 0
+
+
+@pytest.fixture
+def fake_streamlit(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], dict[str, str]]]:
+    launched: list[tuple[list[str], dict[str, str]]] = []
+    monkeypatch.setattr(_FakeStreamlit, "launched", launched)
+    monkeypatch.setattr("bookrec.cli.app_cmd.subprocess.Popen", _FakeStreamlit)
+    return launched
+
+
+def test_bookrec_app_runs_streamlit_on_the_packaged_app(model_folder: Path, fake_streamlit: list) -> None:
+    result = CliRunner().invoke(cli_app, ["app", str(model_folder), "--port", "8765"])
+    assert result.exit_code == 0, result.output
+    ((command, env),) = fake_streamlit
+    assert command[1:5] == ["-m", "streamlit", "run", str(MAIN_SCRIPT)]
+    options = dict(zip(command[5::2], command[6::2], strict=True))
+    assert options["--server.address"] == "127.0.0.1" and options["--server.port"] == "8765"
+    assert options["--server.headless"] == "true" and options["--client.showErrorDetails"] == "none"
+    assert env[MODEL_ENV] == str(model_folder.resolve())
+
+
+def test_bookrec_app_defaults_to_the_last_model(
+    fake_streamlit: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(MODEL_ENV, "/somewhere/else")
+    result = CliRunner().invoke(cli_app, ["app"])
+    assert result.exit_code == 0, result.output
+    ((command, env),) = fake_streamlit
+    assert MODEL_ENV not in env and "8501" in command
+
+
+def test_bookrec_app_refuses_a_missing_model_folder(tmp_path: Path, fake_streamlit: list) -> None:
+    result = CliRunner().invoke(cli_app, ["app", str(tmp_path / "nope")])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "no such model folder" in result.stderr
+    assert not fake_streamlit
+
+
+def test_bookrec_app_says_how_to_install_streamlit(
+    monkeypatch: pytest.MonkeyPatch, fake_streamlit: list
+) -> None:
+    real = __import__("importlib.util").util.find_spec
+    monkeypatch.setattr(
+        "bookrec.cli.app_cmd.importlib.util.find_spec",
+        lambda name: None if name == "streamlit" else real(name),
+    )
+    result = CliRunner().invoke(cli_app, ["app"])
+    assert result.exit_code == 2
+    assert "pip install 'bookrec[app]'" in result.stderr and "streamlit" in result.stderr
+    assert not fake_streamlit
+
+
+def test_bookrec_app_help() -> None:
+    result = CliRunner().invoke(cli_app, ["app", "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0
+    assert "--port" in result.output and "last trained model" in result.output
+
+
+def test_importing_bookrec_app_imports_no_streamlit() -> None:
+    code = "import sys, bookrec, bookrec.app.query; print(sorted({'streamlit', 'plotly'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
