@@ -1,9 +1,13 @@
 """bookrec: book recommendations from goodbooks-10k ratings by collaborative filtering.
 
-Importing bookrec is cheap and side-effect free: no plotting or web libraries, no global seeds.
+Importing bookrec is cheap and side-effect free: torch, numba, plotting and web libraries load only when a
+name that needs them is first used (``bookrec.train``, ``bookrec.DotBias``, ...); no global seeds are set.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from bookrec.data import Dataset, DataSource, load_dataset
 from bookrec.errors import (
@@ -18,16 +22,40 @@ from bookrec.errors import (
 
 __version__ = "0.1.0"
 
+# Public names whose modules import torch or numba: loaded on first use (PEP 562). The training function
+# is `bookrec.train.train`: `bookrec.train` names its module, which a lazy alias would shadow.
+_LAZY = {
+    "DotBias": "bookrec.models",
+    "NeuralCF": "bookrec.models",
+    "TrainConfig": "bookrec.train",
+    "TrainResult": "bookrec.train",
+    "Recommender": "bookrec.recommender",
+    "BookResult": "bookrec.recommender",
+}
+
 __all__ = [
+    "BookResult",
     "BookrecError",
     "ConfigError",
     "DataError",
     "DataSource",
     "Dataset",
+    "DotBias",
     "DownloadError",
     "ModelFileError",
+    "NeuralCF",
+    "Recommender",
+    "TrainConfig",
+    "TrainResult",
     "UnknownBookError",
     "UnknownUserError",
     "__version__",
     "load_dataset",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bookrec' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
