@@ -291,6 +291,19 @@ def test_a_saved_dot_model_serves_the_same_predictions(planted: Dataset, tmp_pat
     assert len(served.manifest["history"]) == 3
 
 
+def test_folding_in_a_known_reader_agrees_with_their_trained_vector(planted: Dataset, tmp_path: Path) -> None:
+    served = Recommender.load(train(planted, TrainConfig(), progress=False).save(tmp_path / "model"))
+    overlaps = []
+    for user in range(0, planted.n_users, 15):
+        seen, stars = served.rated.of(user)
+        stars = np.clip(stars, 1.0, 5.0)  # the planted ratings carry noise beyond the scale
+        ids = [int(served.books.ids[p]) for p in seen]
+        trained = {r.book_id for r in served.recommend(served.users.id_of(user), k=10)}
+        folded = {r.book_id for r in served.recommend_for(dict(zip(ids, stars.tolist(), strict=True)), k=10)}
+        overlaps.append(len(trained & folded) / 10)
+    assert np.mean(overlaps) >= 0.8
+
+
 def test_a_saved_nn_model_serves_the_same_predictions(planted: Dataset, tmp_path: Path) -> None:
     result = train(planted, TrainConfig(model="nn", epochs=2), progress=False)
     served = Recommender.load(result.save(tmp_path / "nn"))

@@ -36,6 +36,12 @@ def _split_model(args: Sequence[str], wanted: int, usage: str) -> tuple[str | No
     raise BookrecError(f"expected {usage}")
 
 
+def _short_authors(authors: str, keep: int = 2) -> str:
+    """The first authors of a long list (anthologies list dozens), for a table cell."""
+    names = [name.strip() for name in authors.split(",") if name.strip()]
+    return ", ".join(names[:keep]) + (f" and {len(names) - keep} more" if len(names) > keep else "")
+
+
 def _print(results: list[BookResult], *, title: str, score_label: str, as_json: bool, because: bool) -> None:
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
@@ -52,7 +58,7 @@ def _print(results: list[BookResult], *, title: str, score_label: str, as_json: 
         row = [
             str(rank),
             result.title,
-            result.authors,
+            _short_authors(result.authors),
             "" if result.year is None else str(result.year),
             f"{result.score:.3f}",
         ]
