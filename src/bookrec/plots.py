@@ -1,4 +1,4 @@
-"""Pictures of a model: the map of books (PCA of book vectors) as a PNG, as in the blog.
+"""Pictures as PNGs: the map of books (PCA of book vectors), as in the blog; the learning-rate finder's curve.
 
 matplotlib is imported here, not by ``import bookrec``; figures are made with the object API (no pyplot
 global state) and written atomically.
@@ -9,10 +9,15 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from bookrec.errors import BookrecError
+
+if TYPE_CHECKING:
+    from bookrec.lr_find import LrFindResult
 
 
 def _short(title: str, width: int = 32) -> str:
@@ -74,13 +79,64 @@ def plot_book_map(
     axes.set_title(f"{title}: {len(frame):,} most-rated books")
     axes.grid(alpha=0.2)
     figure.tight_layout()
+    return _save_png(figure, out)
+
+
+def _save_png(figure: Any, out: str | os.PathLike[str]) -> Path:
+    """Write ``figure`` as a PNG atomically: a crash mid-write never leaves half a picture at ``out``."""
     target = Path(out)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
         os.close(handle)
-        figure.savefig(staging, format="png")
-        os.replace(staging, target)
+        try:
+            figure.savefig(staging, format="png")
+            os.replace(staging, target)
+        finally:
+            if os.path.exists(staging):
+                os.unlink(staging)
     except OSError as error:
         raise BookrecError(f"cannot write {target}: {error.strerror}") from None
     return target
+
+
+def plot_lr_find(result: LrFindResult, out: str | os.PathLike[str], *, title: str | None = None) -> Path:
+    """Plot a learning-rate range test: smoothed loss against the rate (log scale), the suggestion marked.
+
+    Args:
+        result: What ``bookrec.lr_find.lr_find`` returned.
+        out: PNG path (written atomically).
+        title: Figure title (default: names the model and the suggested rate).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 5), dpi=110)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    lrs, losses = result.lrs, result.losses
+    axes.plot(lrs, result.raw_losses, color="#9bb7d4", linewidth=0.8, alpha=0.6, label="mini-batch loss")
+    axes.plot(lrs, losses, color="#3b6ea8", linewidth=2, label="smoothed loss")
+    marks = (
+        (result.suggested_lr, "suggested (minimum / 10)", "#d1495b", "o"),
+        (result.lr_steep, "steepest descent", "#edae49", "s"),
+        (result.lr_valley, "valley", "#66a182", "^"),
+    )
+    for rate, label, color, marker in marks:
+        at = int(np.argmin(np.abs(np.log(lrs / rate))))  # the curve's point nearest the rate
+        style = {"marker": marker, "color": color, "markersize": 8, "linestyle": "none"}
+        axes.plot([rate], [losses[at]], label=f"{label}: {rate:.2g}", **style)
+    finite = losses[np.isfinite(losses)]
+    if finite.size:
+        low, high = float(finite.min()), float(finite.max())
+        axes.set_ylim(low - 0.05 * (high - low + 1e-9), min(high, 3.0 * low) + 0.05 * (high - low + 1e-9))
+    axes.set_xscale("log")
+    axes.set_xlabel("learning rate (log scale)")
+    axes.set_ylabel("training loss (MSE)")
+    config = result.config
+    default = f"Learning-rate finder: {config.model} model, batch {result.bs}"
+    axes.set_title(title or f"{default}, suggested lr {result.suggested_lr:.2g}")
+    axes.grid(alpha=0.25)
+    axes.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    return _save_png(figure, out)

@@ -62,7 +62,7 @@ def _root(
 
 def _register_commands() -> None:
     """Import the command modules; each adds its commands to ``app``."""
-    from bookrec.cli import app_cmd, data, download, recommend, synth, train  # noqa: F401
+    from bookrec.cli import app_cmd, data, download, evaluate, recommend, synth, train  # noqa: F401
 
 
 _register_commands()
