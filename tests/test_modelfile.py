@@ -110,3 +110,14 @@ def test_a_folder_that_is_not_a_model_is_never_replaced(saved, tmp_path: Path) -
         recommender.save(precious)
     assert (precious / "thesis.txt").read_text() == "years of work"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_saved_files_get_ordinary_permissions(saved) -> None:
+    import os
+
+    _, folder = saved
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert folder.stat().st_mode & 0o777 == 0o777 & ~mask
+    for path in folder.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path.name

@@ -109,6 +109,8 @@ def test_stars_matter(planted) -> None:
     ids = [int(recommender.books.ids[p]) for p in np.concatenate((a, b))]
     loves_a = recommender.recommend_for({ids[0]: 5, ids[1]: 5, ids[2]: 1, ids[3]: 1}, k=5)
     assert sum(_cluster_of(recommender, cluster, r.book_id) == 0 for r in loves_a) >= 4
+    disliked = {recommender.book(ids[2]).title, recommender.book(ids[3]).title}
+    assert all(r.because and not set(r.because) & disliked for r in loves_a)
 
 
 def test_folding_in_a_known_reader_agrees_with_their_vector(planted) -> None:

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
+from bookrec._files import ordinary_permissions
 from bookrec.data.paths import models_dir
 from bookrec.errors import ModelFileError
 
@@ -95,6 +96,7 @@ def write_model_folder(
         }
         full["files"] = {name: _sha256(staging / name) for name in files}
         (staging / MANIFEST).write_text(json.dumps(full, indent=2, default=_json_default))
+        ordinary_permissions(staging)
         _swap_into_place(staging, folder)
     except OSError as error:
         raise ModelFileError(f"cannot write the model to {folder}: {error.strerror}") from None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bookrec._files import ordinary_permissions
 from bookrec.errors import BookrecError
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ def _save_png(figure: Any, out: str | os.PathLike[str]) -> Path:
         os.close(handle)
         try:
             figure.savefig(staging, format="png")
+            ordinary_permissions(staging)
             os.replace(staging, target)
         finally:
             if os.path.exists(staging):

@@ -381,9 +381,9 @@ class Recommender:
         """The model's score before the output squashing, for one reader and every book."""
         t = self.tables
         if t.mlp is None:
-            return t.book_vectors @ user_vector + t.book_bias + user_bias
+            return _matvec(t.book_vectors, user_vector) + t.book_bias + user_bias
         hidden = np.maximum(self._book_part + t.mlp.user_weight @ user_vector, 0.0)
-        return hidden @ t.mlp.output_weight + t.mlp.output_bias
+        return _matvec(hidden, t.mlp.output_weight) + t.mlp.output_bias
 
     def _linear_pairs(
         self, user_vectors: np.ndarray, user_bias: np.ndarray, book_idx: np.ndarray
@@ -454,7 +454,7 @@ class Recommender:
         """
         _check_k(k)
         position = self.book_position(book)
-        similarity = self._unit_books @ self._unit_books[position]
+        similarity = _matvec(self._unit_books, self._unit_books[position])
         similarity[position] = -np.inf
         if min_ratings > 0:
             similarity[self._n_ratings < min_ratings] = -np.inf
@@ -559,7 +559,8 @@ class Recommender:
         if min_ratings > 0:
             keyed[self._n_ratings < min_ratings] = -np.inf
         top = _top(keyed, k)
-        ratings = self._to_rating(scores[top])
+        # The output range reaches past the scale (0-5.5 for 1-5 stars); a person reads stars on the scale.
+        ratings = np.clip(self._to_rating(scores[top]), *self.rating_scale)
         return [self._result(i, float(r), explain(i)) for i, r in zip(top, ratings, strict=True)]
 
     def _title(self, position: int) -> str:
@@ -569,7 +570,7 @@ class Recommender:
         def because(position: int) -> tuple[str, ...]:
             if liked.size == 0:
                 return ()
-            closeness = self._unit_books[liked] @ self._unit_books[position]
+            closeness = _matvec(self._unit_books[liked], self._unit_books[position])
             best = liked[np.argsort(-closeness)[:2]]
             return tuple(self._title(int(i)) for i in best)
 
@@ -582,7 +583,9 @@ class Recommender:
         if not items:
             raise BookrecError("name at least one book the reader liked")
         lo, hi = self.rating_scale
-        default = default_like_threshold(lo, hi) + 0.5 * (hi - default_like_threshold(lo, hi))
+        # A book named without stars was liked: it counts as the top of the scale. (4.5 of 5 left new readers'
+        # lists almost all high-bias books: too weak a signal to move the fitted taste off the average.)
+        default = hi
         positions, stars = [], []
         for book, rating in items:
             if rating is not None and not lo <= float(rating) <= hi:
@@ -627,16 +630,18 @@ class Recommender:
             prior = np.append(np.zeros(t.user_vectors.shape[1]), float(np.mean(t.user_bias)))
         else:
             prior = self._mean_user.astype(np.float64)
-        penalty = self._fold_in_strength() * len(positions) * np.eye(prior.size)
+        strength = self._fold_in_strength() * len(positions)  # P = strength * I
         weights = prior.copy()
-        # Gauss-Newton on sum (stars - sigmoid_range(score(w)))^2 + (w - prior)' P (w - prior).
+        # Gauss-Newton on sum (stars - sigmoid_range(score(w)))^2 + (w - prior)' P (w - prior). P is a
+        # multiple of I, so (J'J + P)^-1 v = (v - J' (sI + JJ')^-1 J v) / s (Woodbury): an n x n solve for
+        # n named books instead of a d x d one, cheap and too small for threaded BLAS.
         for _ in range(25):
             linear, design = self._score_and_jacobian(weights, positions)
             squashed = _sigmoid(linear)
             residual = stars - (lo + (hi - lo) * squashed)
             jacobian = design * ((hi - lo) * squashed * (1 - squashed))[:, None]
-            gradient = jacobian.T @ residual - penalty @ (weights - prior)
-            step = np.linalg.solve(jacobian.T @ jacobian + penalty, gradient)
+            gradient = jacobian.T @ residual - strength * (weights - prior)
+            step = _solve_normal(jacobian, strength, gradient)
             weights += step
             if np.abs(step).max() < 1e-6:
                 break
@@ -646,19 +651,36 @@ class Recommender:
         jacobian = design * slope[:, None]
         # Contribution of named book j to a result's score in the linearised fit (as implicit's explain):
         # g(result) . A^-1 . J_j' * target_j, with A = J'J + P and g the result's score gradient.
-        solved = np.linalg.solve(jacobian.T @ jacobian + penalty, jacobian.T)
+        solved = _solve_normal(jacobian, strength, jacobian.T)
         target = (stars - (lo + (hi - lo) * squashed)) + slope * (design @ (weights - prior))
         titles = [self._title(int(i)) for i in positions]
+        # Only books the reader liked can be a "because you liked": a 1-star book that pushed a result up
+        # (by pushing its opposite down) is no reason a person would accept.
+        liked = stars >= default_like_threshold(*self.rating_scale)
 
         def because(position: int) -> tuple[str, ...]:
             _, gradient_row = self._score_and_jacobian(weights, np.array([position]))
-            contribution = (gradient_row[0] @ solved) * target
+            contribution = np.where(liked, (gradient_row[0] @ solved) * target, -np.inf)
             order = np.argsort(-contribution)
-            return tuple(titles[j] for j in order[:2] if contribution[j] > 0) or (titles[int(order[0])],)
+            return tuple(titles[j] for j in order[:2] if contribution[j] > 0)
 
         if t.mlp is None:
             return weights[:-1], float(weights[-1]), because
         return weights, 0.0, because
+
+
+def _matvec(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """``matrix @ vector`` in one thread. OpenBLAS splits a 10,000 x 128 product over every core; on a
+    machine busy with other work (a shared server, concurrent app sessions) waiting for the other threads
+    costs milliseconds to hundreds of milliseconds a query, the product itself ~0.1 ms. einsum does not
+    call BLAS."""
+    return np.einsum("ij,j->i", matrix, vector.astype(matrix.dtype, copy=False))
+
+
+def _solve_normal(jacobian: np.ndarray, strength: float, rhs: np.ndarray) -> np.ndarray:
+    """``(J'J + strength * I)^-1 rhs`` through the n x n system of the n rows of J (Woodbury)."""
+    small = jacobian @ jacobian.T + strength * np.eye(jacobian.shape[0])
+    return (rhs - jacobian.T @ np.linalg.solve(small, jacobian @ rhs)) / strength
 
 
 def _check_k(k: int) -> None:

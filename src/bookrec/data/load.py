@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from bookrec._files import ordinary_permissions
 from bookrec.data.ids import IdMap
 from bookrec.data.paths import dataset_cache_dir, goodbooks_dir
 from bookrec.errors import DataError
@@ -784,6 +785,7 @@ def _write_cache(dataset: Dataset, folder: Path) -> None:
             },
         }
         (staging / "meta.json").write_text(json.dumps(meta))
+        ordinary_permissions(staging)
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
         os.replace(staging, folder)
