@@ -515,6 +515,12 @@ class _SgdEngine(_Engine):
             user_idx, book_idx, rating, order, self.ptr, config.seed, _LAYOUT_STREAM,
             self.block_user, self.block_book, self.block_rating,
         )  # fmt: skip
+        # Then each reader's ratings together inside a block, readers in a random order per seed: far fewer
+        # cache misses, the same accuracy (see group_readers_in_blocks).
+        user_key = rng.permutation(model.n_users).astype(np.int64)
+        _kernels.group_readers_in_blocks(
+            self.block_user, self.block_book, self.block_rating, self.ptr, user_key
+        )
         # Per-row mean squared gradients of RMSprop ([:, 0] factors, [:, 1] bias): the optimizer's moments.
         self.user_sq = np.zeros((model.n_users, 2), dtype=np.float32)
         self.book_sq = np.zeros((model.n_books, 2), dtype=np.float32)
