@@ -19,9 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bookrec.data.synth import generate_goodbooks
-
-SHARED_BOOKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "goodbooks" / "books.csv"
+from _common import full_size_data
 
 _LOAD = """
 import json, resource, sys, time
@@ -33,15 +31,6 @@ peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": loaded, "peak_mb": peak_mb, "ratings": data.n_ratings,
                   "users": data.n_users, "books": data.n_books}))
 """
-
-
-def full_size_data(folder: Path) -> Path:
-    """Generate (once) the real-size synthetic data set with real titles where the team's copy is at hand."""
-    if not (folder / "ratings.csv").is_file():
-        books = SHARED_BOOKS if SHARED_BOOKS.is_file() else None
-        print(f"generating full-size synthetic data in {folder} ...", flush=True)
-        generate_goodbooks(folder, books_csv=books, seed=0)
-    return folder
 
 
 def _load_once(data: Path, home: Path) -> dict[str, float]:

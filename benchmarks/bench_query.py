@@ -39,10 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bookrec.data.synth import generate_goodbooks
+from _common import full_size_data
 from bookrec.recommender import Recommender
 
-SHARED_BOOKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "goodbooks" / "books.csv"
 CACHE = Path(tempfile.gettempdir()) / "bookrec-bench-query"
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 POPULAR = 2000  # a new reader names books they know: drawn from the most-rated books
@@ -64,15 +63,6 @@ rec = Recommender.load(sys.argv[1])
 done = time.perf_counter()
 print(json.dumps({"import": imported - start, "load": done - imported, "total": done - start}))
 """
-
-
-def full_size_data(folder: Path) -> Path:
-    """Generate (once) the real-size synthetic data set, with real titles where the team's copy is at hand."""
-    if not (folder / "ratings.csv").is_file():
-        books = SHARED_BOOKS if SHARED_BOOKS.is_file() else None
-        print(f"generating full-size synthetic data in {folder} ...", flush=True)
-        generate_goodbooks(folder, books_csv=books, seed=0)
-    return folder
 
 
 def _env(home: Path) -> dict[str, str]:

@@ -35,10 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import full_size_data
 from bookrec.data import load_dataset, random_split
-from bookrec.data.synth import generate_goodbooks
-
-SHARED_BOOKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "goodbooks" / "books.csv"
 
 _TRAIN = """
 import json, resource, sys, time
@@ -55,15 +53,6 @@ print(json.dumps({"seconds": total, "train_seconds": trained, "valid_rmse": resu
                   "epoch_seconds": [row.seconds for row in result.history],
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
-
-
-def full_size_data(folder: Path) -> Path:
-    """Generate (once) the real-size synthetic data set, with real titles where the team's copy is at hand."""
-    if not (folder / "ratings.csv").is_file():
-        books = SHARED_BOOKS if SHARED_BOOKS.is_file() else None
-        print(f"generating full-size synthetic data in {folder} ...", flush=True)
-        generate_goodbooks(folder, books_csv=books, seed=0)
-    return folder
 
 
 def train_in_fresh_process(data: Path, home: Path, config: dict[str, object]) -> dict[str, object]:

@@ -31,8 +31,8 @@ from torch import nn
 from bookrec.data.load import Dataset
 from bookrec.data.split import random_split
 from bookrec.errors import ConfigError
-from bookrec.models import DotBias, NeuralCF, RatingModel, default_y_range
-from bookrec.train import TrainConfig, TrainingDivergedError, auto_batch_size, resolve_device
+from bookrec.models import NeuralCF, default_y_range
+from bookrec.train import TrainConfig, TrainingDivergedError, auto_batch_size, initial_model, resolve_device
 
 __all__ = ["LrFindResult", "lr_find", "suggest_valley"]
 
@@ -124,31 +124,6 @@ def _check(start_lr: float, end_lr: float, n_steps: int) -> None:
         raise ConfigError(f"n_steps must be a whole number from 10 to 100000, got {n_steps!r}")
 
 
-def _build_model(dataset: Dataset, config: TrainConfig, y_range: tuple[float, float]) -> RatingModel:
-    """The model ``train`` starts from: same class, sizes and seeded initial weights."""
-    generator = torch.Generator().manual_seed(config.seed)
-    if config.model == "dot":
-        return DotBias(
-            dataset.n_users,
-            dataset.n_books,
-            config.n_factors,
-            y_range,
-            init_std=config.init_std,
-            generator=generator,
-        )
-    return NeuralCF(
-        dataset.n_users,
-        dataset.n_books,
-        config.n_factors,
-        config.n_factors,
-        config.n_hidden,
-        config.dropout,
-        y_range,
-        init_std=config.init_std,
-        generator=generator,
-    )
-
-
 def lr_find(
     dataset: Dataset,
     config: TrainConfig | None = None,
@@ -188,7 +163,7 @@ def lr_find(
     if train_part.n_ratings == 0:
         raise ConfigError(f"no ratings to step over: {dataset.name} has {dataset.n_ratings} ratings")
     y_range = config.y_range or default_y_range(dataset.rating_min, dataset.rating_max)
-    model = _build_model(dataset, config, y_range).to(torch_device).train()
+    model = initial_model(dataset, config, y_range).to(torch_device).train()
     users = torch.as_tensor(train_part.user_idx, dtype=torch.int64, device=torch_device)
     books = torch.as_tensor(train_part.book_idx, dtype=torch.int64, device=torch_device)
     stars = torch.as_tensor(train_part.rating, dtype=torch.float32, device=torch_device)

@@ -400,6 +400,31 @@ class TrainResult:
         return recommender.save(folder)
 
 
+def initial_model(dataset: Dataset, config: TrainConfig, y_range: tuple[float, float]) -> RatingModel:
+    """The untrained model of ``config`` for ``dataset``: its class, sizes and seeded initial weights."""
+    generator = torch.Generator().manual_seed(config.seed)
+    if config.model == "dot":
+        return DotBias(
+            dataset.n_users,
+            dataset.n_books,
+            config.n_factors,
+            y_range,
+            init_std=config.init_std,
+            generator=generator,
+        )
+    return NeuralCF(
+        dataset.n_users,
+        dataset.n_books,
+        config.n_factors,
+        config.n_factors,
+        config.n_hidden,
+        config.dropout,
+        y_range,
+        init_std=config.init_std,
+        generator=generator,
+    )
+
+
 def auto_batch_size(n_ratings: int) -> int:
     """The torch engine's batch size when none is given: about 128 steps per epoch, within 64..32768.
 
@@ -833,29 +858,7 @@ def train(
     if train_data.n_ratings == 0:
         raise ConfigError(f"no ratings to train on: {dataset.name} has {dataset.n_ratings} ratings")
     y_range = config.y_range or default_y_range(dataset.rating_min, dataset.rating_max)
-    generator = torch.Generator().manual_seed(config.seed)
-    model: RatingModel
-    if config.model == "dot":
-        model = DotBias(
-            dataset.n_users,
-            dataset.n_books,
-            config.n_factors,
-            y_range,
-            init_std=config.init_std,
-            generator=generator,
-        )
-    else:
-        model = NeuralCF(
-            dataset.n_users,
-            dataset.n_books,
-            config.n_factors,
-            config.n_factors,
-            config.n_hidden,
-            config.dropout,
-            y_range,
-            init_std=config.init_std,
-            generator=generator,
-        )
+    model = initial_model(dataset, config, y_range)
 
     fingerprint = _fingerprint(train_data, valid_data)
     history: list[EpochStats] = []
