@@ -60,20 +60,22 @@ class RatingModel(nn.Module):
 
     kind: str = ""
     y_range: tuple[float, float]
+    user_factors: nn.Embedding
+    book_factors: nn.Embedding
 
     def settings(self) -> dict[str, Any]:  # pragma: no cover - overridden
         """Constructor keyword arguments (JSON-ready) that rebuild this architecture."""
         raise NotImplementedError
 
     @property
-    def n_users(self) -> int:  # pragma: no cover - overridden
+    def n_users(self) -> int:
         """Number of readers (rows of the reader embedding)."""
-        raise NotImplementedError
+        return int(self.user_factors.num_embeddings)
 
     @property
-    def n_books(self) -> int:  # pragma: no cover - overridden
+    def n_books(self) -> int:
         """Number of books (rows of the book embedding)."""
-        raise NotImplementedError
+        return int(self.book_factors.num_embeddings)
 
 
 class DotBias(RatingModel):
@@ -132,16 +134,6 @@ class DotBias(RatingModel):
         with torch.no_grad():
             for emb in (self.user_factors, self.book_factors, self.user_bias, self.book_bias):
                 nn.init.normal_(emb.weight, 0.0, init_std, generator=generator)
-
-    @property
-    def n_users(self) -> int:
-        """Number of readers."""
-        return int(self.user_factors.num_embeddings)
-
-    @property
-    def n_books(self) -> int:
-        """Number of books."""
-        return int(self.book_factors.num_embeddings)
 
     @property
     def n_factors(self) -> int:
@@ -250,16 +242,6 @@ class NeuralCF(RatingModel):
                 bound = 1.0 / layer.in_features**0.5
                 nn.init.kaiming_uniform_(layer.weight, a=5**0.5, generator=generator)
                 nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
-
-    @property
-    def n_users(self) -> int:
-        """Number of readers."""
-        return int(self.user_factors.num_embeddings)
-
-    @property
-    def n_books(self) -> int:
-        """Number of books."""
-        return int(self.book_factors.num_embeddings)
 
     def settings(self) -> dict[str, Any]:
         """Constructor keyword arguments (JSON-ready) that rebuild this architecture."""
