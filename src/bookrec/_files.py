@@ -24,3 +24,20 @@ def ordinary_permissions(path: str | os.PathLike[str]) -> None:
     entries = [root, *root.rglob("*")] if root.is_dir() else [root]
     for entry in entries:
         os.chmod(entry, (0o777 if entry.is_dir() else 0o666) & ~mask)
+
+
+def replace_folder(fresh: Path, dest: Path, aside: Path) -> None:
+    """Put the complete folder ``fresh`` at ``dest`` with two renames, moving any old ``dest`` to ``aside``.
+
+    Renames within one file system are atomic, so ``dest`` is always a whole old or a whole new folder; if
+    the second rename fails (or is interrupted) the old folder is put back. The caller removes ``aside``.
+    """
+    had_old = dest.exists() or dest.is_symlink()
+    if had_old:
+        os.replace(dest, aside)
+    try:
+        os.replace(fresh, dest)
+    except BaseException:
+        if had_old:
+            os.replace(aside, dest)
+        raise

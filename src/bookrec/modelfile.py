@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from bookrec._files import ordinary_permissions
+from bookrec._files import ordinary_permissions, replace_folder
 from bookrec.data.paths import models_dir
 from bookrec.errors import ModelFileError
 
@@ -122,12 +122,7 @@ def _swap_into_place(staging: Path, folder: Path) -> None:
     ensure_replaceable(folder)
     aside = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
     aside.rmdir()
-    os.replace(folder, aside)
-    try:
-        os.replace(staging, folder)
-    except OSError:
-        os.replace(aside, folder)
-        raise
+    replace_folder(staging, folder, aside)
     shutil.rmtree(aside, ignore_errors=True)
 
 

@@ -26,6 +26,7 @@ import pooch
 import requests
 import urllib3.exceptions
 
+from bookrec._files import replace_folder
 from bookrec.data.paths import bookrec_home, goodbooks_dir
 from bookrec.errors import ConfigError, DownloadError
 
@@ -293,7 +294,7 @@ def _unpack(zip_path: Path, dest: Path, *, source: str) -> Path:
             except NotImplementedError as error:
                 message = f"{source} uses a zip compression that Python cannot read ({error})"
                 raise DownloadError(message) from error
-            _swap_in(fresh, dest, old=workdir / "old")
+            replace_folder(fresh, dest, workdir / "old")
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     return dest
@@ -328,16 +329,3 @@ def _goodbooks_members(archive: zipfile.ZipFile, source: str) -> list[tuple[Pure
             "expected the goodbooks-10k release zip"
         )
     return members
-
-
-def _swap_in(fresh: Path, dest: Path, *, old: Path) -> None:
-    """Replace ``dest`` by ``fresh`` with two renames; on failure put the previous ``dest`` back."""
-    had_old = dest.exists() or dest.is_symlink()
-    if had_old:
-        os.replace(dest, old)
-    try:
-        os.replace(fresh, dest)
-    except OSError:
-        if had_old:
-            os.replace(old, dest)
-        raise

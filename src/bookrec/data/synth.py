@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from tqdm import tqdm
 
+from bookrec._files import replace_folder
 from bookrec.errors import ConfigError, DataError
 
 __all__ = [
@@ -975,10 +976,5 @@ def _publish(tmp: Path, out_dir: Path) -> None:
         os.replace(tmp, out_dir)
         return
     old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
-    os.replace(out_dir, old)
-    try:
-        os.replace(tmp, out_dir)
-    except BaseException:
-        os.replace(old, out_dir)
-        raise
+    replace_folder(tmp, out_dir, old)
     shutil.rmtree(old, ignore_errors=True)
