@@ -37,8 +37,8 @@ import numpy as np
 
 from bookrec.data import Dataset, DataSource, holdout_per_reader, load_dataset, random_split
 from bookrec.data.synth import generate_goodbooks
-from bookrec.evaluate import evaluate_top_n, popularity_scores, rating_metrics
-from bookrec.recommender import RatedBooks, Recommender, tables_from_module
+from bookrec.evaluation import evaluate_top_n, popularity_scores, rating_metrics
+from bookrec.recommender import Recommender
 from bookrec.train import TrainConfig, TrainResult, train
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -120,16 +120,8 @@ def surprise_makers() -> tuple[Callable[[], object] | None, Callable[[], object]
 
 
 def _recommender(result: TrainResult) -> Recommender:
-    """A Recommender over a training result, in memory (as ``TrainResult.save`` builds it)."""
-    data = result.train_data
-    return Recommender(
-        tables=tables_from_module(result.model, result.y_range),
-        users=data.users,
-        books=data.books,
-        books_table=data.books_table,
-        rating_scale=data.rating_scale,
-        rated=RatedBooks.from_arrays(data.user_idx, data.book_idx, data.rating, data.n_users),
-    )
+    """A Recommender over a training result, in memory (what ``TrainResult.save`` would write)."""
+    return Recommender.from_saved(result.saved_model())
 
 
 def top_n_rows(data: Dataset, k: int = 10) -> list[tuple[str, dict[str, float]]]:

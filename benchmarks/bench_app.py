@@ -38,7 +38,9 @@ import numpy as np
 import pandas as pd
 
 from bookrec.data import IdMap
-from bookrec.recommender import FactorTables, RatedBooks, Recommender
+from bookrec.data.rated import RatedBooks
+from bookrec.models.dot import DotHead
+from bookrec.recommender import Recommender
 
 SHARED_BOOKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "goodbooks" / "books.csv"
 TARGET_MS = 200.0
@@ -99,7 +101,7 @@ def build_model(
     stars = rng.integers(1, 6, size=users.size).astype(np.float32)
     rated = RatedBooks.from_arrays(users, chosen.reshape(-1), stars, n_users)
     table["n_ratings"] = np.bincount(chosen.reshape(-1), minlength=n_books)
-    tables = FactorTables(
+    head = DotHead(
         user_vectors.astype(np.float32),
         rng.normal(scale=0.2, size=n_users).astype(np.float32),
         book_vectors.astype(np.float32),
@@ -109,7 +111,7 @@ def build_model(
         (0.0, 5.5),
     )
     recommender = Recommender(
-        tables=tables,
+        head=head,
         users=IdMap(np.arange(1, n_users + 1)),
         books=IdMap(table["book_id"].to_numpy()),
         books_table=table,

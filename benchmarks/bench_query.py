@@ -189,11 +189,11 @@ def main() -> None:
         times = time_queries(kinds, args.queries)
         load_after = os.getloadavg()[0]
 
-    n_factors = rec.tables.book_vectors.shape[1]
+    n_factors = rec.head.n_factors
     threads = ", ".join(f"{name}={os.environ[name]}" for name in THREAD_VARIABLES if name in os.environ)
     print(
         f"\nSYNTHETIC goodbooks-shaped data: {rec.rated.rating.size:,} ratings, {rec.n_users:,} readers, "
-        f"{rec.n_books:,} books; the default model ({rec.tables.kind}, {n_factors} factors)"
+        f"{rec.n_books:,} books; the default model ({rec.kind}, {n_factors} factors)"
     )
     print(
         f"{args.queries} different queries per kind, one at a time; {os.cpu_count()} CPUs, load average "

@@ -117,7 +117,7 @@ def blog_epoch_seconds(data: Path, batches: int = 3000) -> dict[str, float]:
     """One epoch of the blog's setup (training and validation), extrapolated from timed batches of 64."""
     import torch
 
-    from bookrec.models import DotBias
+    from bookrec.models.dot import DotBias
 
     train_part, valid_part = random_split(load_dataset(data), 0.2, 42)
     users = torch.as_tensor(train_part.user_idx, dtype=torch.int64)

@@ -1,4 +1,7 @@
-"""Shared fixtures: an isolated BOOKREC_HOME for every test; goodbooks-shaped data with planted structure."""
+"""Shared fixtures and factories: an isolated BOOKREC_HOME per test; data and models with planted structure.
+
+Tests import factories from here, never from each other.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,28 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+
+from bookrec.data import Dataset, IdMap
+from bookrec.data.rated import RatedBooks
+from bookrec.models.dot import DotHead
+from bookrec.recommender import Recommender
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BOOKS_SAMPLE = FIXTURES / "books_sample.csv"
+N_CLUSTERS = 4
+"""Planted models put book i in taste cluster i % N_CLUSTERS."""
+NOISE = 0.25
+"""The noise of ``planted_dataset``'s ratings: the floor of any model's RMSE on them."""
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> None:
+    """Tests run torch on one thread: two threads on tiny batches made two tests 15x slower, same results."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
@@ -70,3 +91,87 @@ def goodbooks_folder(tmp_path: Path, rng: np.random.Generator) -> Callable[..., 
         return folder
 
     return make
+
+
+def planted_dataset(
+    rng: np.random.Generator, n_users: int = 300, n_books: int = 150, per_user: int = 50
+) -> Dataset:
+    """Ratings from planted rank-3 factors and biases plus Normal(0, NOISE) noise: the floor RMSE is NOISE."""
+    k = 3
+    user_f, book_f = rng.normal(size=(n_users, k)) * 0.7, rng.normal(size=(n_books, k)) * 0.7
+    user_b, book_b = rng.normal(size=n_users) * 0.3, rng.normal(size=n_books) * 0.3
+    users = np.repeat(np.arange(n_users), per_user)
+    books = np.concatenate([rng.choice(n_books, per_user, replace=False) for _ in range(n_users)])
+    clean = np.clip(3.0 + user_b[users] + book_b[books] + (user_f[users] * book_f[books]).sum(1), 1, 5)
+    stars = clean + rng.normal(scale=NOISE, size=clean.size)
+    return Dataset.from_ratings(users + 1, books + 1, stars, rating_scale=(1.0, 5.0), name="planted")
+
+
+def sample_books(n_books: int | None = None) -> pd.DataFrame:
+    """The committed real books (all 332, or the first ``n_books``)."""
+    books = pd.read_csv(BOOKS_SAMPLE)
+    return books if n_books is None else books.head(n_books)
+
+
+def books_table(books: pd.DataFrame, n_ratings: np.ndarray) -> pd.DataFrame:
+    """A model's books table over real metadata, with the given rating counts."""
+    table = books[["book_id", "title", "authors"]].copy()
+    table["year"] = pd.array(books.original_publication_year.round(), dtype="Int64")
+    table["average_rating"] = books.average_rating
+    table["ratings_count"] = books.ratings_count
+    table["n_ratings"] = n_ratings
+    table["image_url"] = books.image_url.fillna("")
+    table["small_image_url"] = books.small_image_url.fillna("")
+    table["goodreads_url"] = [f"https://www.goodreads.com/book/show/{g}" for g in books.goodreads_book_id]
+    return table.reset_index(drop=True)
+
+
+HISTORY = [
+    {"epoch": e, "epochs": 3, "train_loss": 1.2 - 0.2 * e, "valid_loss": 1.1 - 0.1 * e, "valid_rmse": 0.9}
+    for e in (1, 2, 3)
+]
+PLANTED_MANIFEST = {
+    "model": {"kind": "dot", "settings": {"n_factors": 8}},
+    "config": {"model": "dot", "epochs": 3, "lr": 0.01, "wd": 0.05},
+    "data": {"name": "planted test data", "n_train": 576, "n_valid": 64},
+    "metrics": {"valid_rmse": 0.912, "valid_mae": 0.7, "epochs": 3, "seconds": 0.5, "n_train": 576},
+    "history": HISTORY,
+}
+"""What a saved planted model's manifest says about its training (as ``train`` would record it)."""
+
+
+def planted_recommender(books: pd.DataFrame, *, n_users: int = 80, k: int = 8, seed: int = 7) -> Recommender:
+    """A dot model over real books in 4 taste clusters (book i in cluster i % 4); each reader loves one
+    cluster and rated 8 of its books 5 stars. Book 5 has a high bias (everyone likes it), book 6 a low one."""
+    rng = np.random.default_rng(seed)
+    n_books = len(books)
+    cluster = np.arange(n_books) % N_CLUSTERS
+    directions = np.eye(k)[:N_CLUSTERS] * 2.0
+    book_vectors = directions[cluster] + rng.normal(scale=0.15, size=(n_books, k))
+    user_cluster = np.arange(n_users) % N_CLUSTERS
+    user_vectors = directions[user_cluster] * 0.8 + rng.normal(scale=0.1, size=(n_users, k))
+    book_bias = rng.normal(scale=0.3, size=n_books)
+    book_bias[5], book_bias[6] = 2.5, -2.5
+    head = DotHead(user_vectors, rng.normal(scale=0.1, size=n_users), book_vectors, book_bias, (0.0, 5.5))
+    users, rated_books = [], []
+    for user in range(n_users):
+        mine = np.flatnonzero(cluster == user_cluster[user])
+        rated_books += rng.choice(mine, size=8, replace=False).tolist()
+        users += [user] * 8
+    stars = np.full(len(users), 5.0)
+    rated = RatedBooks.from_arrays(np.array(users), np.array(rated_books), stars, n_users)
+    return Recommender(
+        head=head,
+        users=IdMap(np.arange(1, n_users + 1)),
+        books=IdMap(books.book_id.to_numpy()),
+        books_table=books_table(books, np.bincount(np.array(rated_books), minlength=n_books) + 10),
+        rating_scale=(1.0, 5.0),
+        rated=rated,
+    )
+
+
+@pytest.fixture(scope="module")
+def planted_model() -> tuple[Recommender, np.ndarray]:
+    """``planted_recommender`` over the first 120 sample books, with each book's cluster."""
+    recommender = planted_recommender(sample_books(120))
+    return recommender, np.arange(recommender.n_books) % N_CLUSTERS

@@ -20,9 +20,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from bookrec.data import IdMap
-from bookrec.recommender import FactorTables, RatedBooks, Recommender
-from conftest import BOOKS_SAMPLE
+from conftest import BOOKS_SAMPLE, N_CLUSTERS, planted_recommender
+from conftest import PLANTED_MANIFEST as MANIFEST
 
 pytest.importorskip("streamlit")
 pytest.importorskip("plotly")
@@ -33,68 +32,17 @@ from bookrec.app import MAIN_SCRIPT, MODEL_ENV, cards, query
 from bookrec.cli import app as cli_app
 from bookrec.recommender import BookResult
 
-N_CLUSTERS = 4
 PAGES = {
     "similar": ("views/similar.py", "Similar books"),
     "next_read": ("views/next_read.py", "Your next read"),
     "explore": ("views/explore.py", "Explore"),
     "about": ("views/about.py", "About this model"),
 }
-HISTORY = [
-    {"epoch": e, "epochs": 3, "train_loss": 1.2 - 0.2 * e, "valid_loss": 1.1 - 0.1 * e, "valid_rmse": 0.9}
-    for e in (1, 2, 3)
-]
-MANIFEST = {
-    "model": {"kind": "dot", "settings": {"n_factors": 8}},
-    "config": {"model": "dot", "epochs": 3, "lr": 0.01, "wd": 0.05},
-    "data": {"name": "planted test data", "n_train": 576, "n_valid": 64},
-    "metrics": {"valid_rmse": 0.912, "valid_mae": 0.7, "epochs": 3, "seconds": 0.5, "n_train": 576},
-    "history": HISTORY,
-}
-
-
-def build_recommender(books: pd.DataFrame, *, n_users: int = 80, k: int = 8, seed: int = 7) -> Recommender:
-    """Books in 4 taste clusters (book i in cluster i % 4); each reader rated 8 books of one cluster."""
-    rng = np.random.default_rng(seed)
-    n_books = len(books)
-    cluster = np.arange(n_books) % N_CLUSTERS
-    directions = np.eye(k)[:N_CLUSTERS] * 2.0
-    book_vectors = directions[cluster] + rng.normal(scale=0.15, size=(n_books, k))
-    user_cluster = np.arange(n_users) % N_CLUSTERS
-    user_vectors = directions[user_cluster] * 0.8 + rng.normal(scale=0.1, size=(n_users, k))
-    book_bias = rng.normal(scale=0.3, size=n_books)
-    book_bias[5], book_bias[6] = 2.5, -2.5  # one book everyone likes, one nobody does
-    tables = FactorTables(
-        user_vectors, rng.normal(scale=0.1, size=n_users), book_vectors, book_bias, (0.0, 5.5)
-    )
-    users, rated_books = [], []
-    for user in range(n_users):
-        mine = np.flatnonzero(cluster == user_cluster[user])
-        rated_books += rng.choice(mine, size=8, replace=False).tolist()
-        users += [user] * 8
-    stars = np.full(len(users), 5.0)
-    rated = RatedBooks.from_arrays(np.array(users), np.array(rated_books), stars, n_users)
-    table = books[["book_id", "title", "authors"]].copy()
-    table["year"] = pd.array(books.original_publication_year.round(), dtype="Int64")
-    table["average_rating"] = books.average_rating
-    table["ratings_count"] = books.ratings_count
-    table["n_ratings"] = np.bincount(np.array(rated_books), minlength=n_books) + 10
-    table["image_url"] = books.image_url.fillna("")
-    table["small_image_url"] = books.small_image_url.fillna("")
-    table["goodreads_url"] = [f"https://www.goodreads.com/book/show/{g}" for g in books.goodreads_book_id]
-    return Recommender(
-        tables=tables,
-        users=IdMap(np.arange(1, n_users + 1)),
-        books=IdMap(books.book_id.to_numpy()),
-        books_table=table.reset_index(drop=True),
-        rating_scale=(1.0, 5.0),
-        rated=rated,
-    )
 
 
 def save_model(folder: Path, manifest: dict[str, Any] | None = None, n_books: int = 120) -> Path:
     """Save the planted model over the first ``n_books`` sample books as a model folder."""
-    recommender = build_recommender(pd.read_csv(BOOKS_SAMPLE).head(n_books))
+    recommender = planted_recommender(pd.read_csv(BOOKS_SAMPLE).head(n_books))
     recommender.manifest.update(MANIFEST if manifest is None else manifest)
     return recommender.save(folder)
 

@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bookrec.recommender import FactorTables
-from conftest import BOOKS_SAMPLE
+from bookrec.models.dot import DotHead
+from conftest import BOOKS_SAMPLE, PLANTED_MANIFEST, planted_recommender
 
 REQUIRED = os.environ.get("BOOKREC_REQUIRE_BROWSER") == "1"
 CHROMIUM_ARGS = [
@@ -77,23 +77,21 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     the screenshots make sense: The Hunger Games is most like Catching Fire.
     """
     pytest.importorskip("streamlit")
-    from test_app import MANIFEST, build_recommender
-
     books = pd.read_csv(BOOKS_SAMPLE)
-    planted = build_recommender(books, n_users=200)  # real metadata, and who rated what
+    planted = planted_recommender(books, n_users=200)  # real metadata, and who rated what
     rng = np.random.default_rng(3)
     authors = pd.factorize(books.authors.str.split(",").str[0])[0]
     k = 32
     vectors = rng.normal(size=(authors.max() + 1, k))[authors] + rng.normal(scale=0.3, size=(len(books), k))
-    tables = FactorTables(
+    head = DotHead(
         rng.normal(scale=0.3, size=(planted.n_users, k)),
-        planted.tables.user_bias,
+        planted.head.user_bias,
         0.5 * vectors,
-        0.3 * planted.tables.book_bias,
-        planted.tables.y_range,
+        0.3 * planted.head.book_bias,
+        planted.head.y_range,
     )
-    recommender = dataclasses.replace(planted, tables=tables)
-    recommender.manifest.update(MANIFEST)
+    recommender = dataclasses.replace(planted, head=head)
+    recommender.manifest.update(PLANTED_MANIFEST)
     return recommender.save(tmp_path_factory.mktemp("browser") / "model")
 
 

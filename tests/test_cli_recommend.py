@@ -10,14 +10,13 @@ from typer.testing import CliRunner
 
 from bookrec.cli import app
 from bookrec.modelfile import remember_last_model
-from test_recommender import planted  # noqa: F401  (the fixture)
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def model(planted, tmp_path: Path) -> str:  # noqa: F811
-    recommender, _ = planted
+def model(planted_model, tmp_path: Path) -> str:
+    recommender, _ = planted_model
     return str(recommender.save(tmp_path / "model"))
 
 

@@ -13,13 +13,12 @@ from typer.testing import CliRunner
 from bookrec.cli import app
 from bookrec.data import DataSource, load_dataset
 from bookrec.errors import ConfigError
-from bookrec.evaluate import evaluate_model
+from bookrec.evaluation import evaluate_model
 from bookrec.lr_find import lr_find, suggest_valley
 from bookrec.recommender import Recommender
 from bookrec.train import TrainConfig, train
 from bookrec.tune import tune
-from conftest import write_ratings
-from test_train import planted_dataset
+from conftest import planted_dataset, write_ratings
 
 runner = CliRunner()
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -11,12 +11,11 @@ import pytest
 from bookrec.errors import ModelFileError
 from bookrec.modelfile import MANIFEST, WEIGHTS, last_model_path, remember_last_model
 from bookrec.recommender import Recommender
-from test_recommender import planted  # noqa: F401  (the fixture)
 
 
 @pytest.fixture
-def saved(planted, tmp_path: Path) -> tuple[Recommender, Path]:  # noqa: F811
-    recommender, _ = planted
+def saved(planted_model, tmp_path: Path) -> tuple[Recommender, Path]:
+    recommender, _ = planted_model
     return recommender, recommender.save(tmp_path / "model")
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bookrec import _kernels
+from bookrec.engines import _sgd_kernels as _kernels
 from bookrec.models import (
     DotBias,
     NeuralCF,

@@ -21,5 +21,5 @@ def test_public_names_resolve() -> None:
 
     for name in bookrec.__all__:
         assert getattr(bookrec, name) is not None
-    assert bookrec.TrainConfig.__module__ == "bookrec.train"
+    assert bookrec.TrainConfig.__module__ == "bookrec.config"
     assert bookrec.Recommender.__name__ == "Recommender"

@@ -3,58 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from bookrec.data import IdMap
 from bookrec.errors import BookrecError, UnknownBookError, UnknownUserError
-from bookrec.recommender import FactorTables, RatedBooks, Recommender
-from conftest import BOOKS_SAMPLE
+from bookrec.recommender import Recommender
 
 N_CLUSTERS = 4
 
 
 @pytest.fixture(scope="module")
-def planted() -> tuple[Recommender, np.ndarray]:
+def planted(planted_model: tuple[Recommender, np.ndarray]) -> tuple[Recommender, np.ndarray]:
     """Books in 4 taste clusters (orthogonal directions); each reader loves one cluster, rated some of it."""
-    rng = np.random.default_rng(7)
-    books = pd.read_csv(BOOKS_SAMPLE).head(120)
-    n_books, n_users, k = len(books), 80, 8
-    cluster = np.arange(n_books) % N_CLUSTERS
-    directions = np.eye(k)[:N_CLUSTERS] * 2.0
-    book_vectors = directions[cluster] + rng.normal(scale=0.15, size=(n_books, k))
-    user_cluster = np.arange(n_users) % N_CLUSTERS
-    user_vectors = directions[user_cluster] * 0.8 + rng.normal(scale=0.1, size=(n_users, k))
-    book_bias = rng.normal(scale=0.3, size=n_books)
-    book_bias[5] = 2.5  # a book everyone likes
-    book_bias[6] = -2.5  # and one nobody does
-    user_bias = rng.normal(scale=0.1, size=n_users)
-    tables = FactorTables(user_vectors, user_bias, book_vectors, book_bias, (0.0, 5.5))
-    users, books_rated, stars = [], [], []
-    for user in range(n_users):
-        mine = np.flatnonzero(cluster == user_cluster[user])
-        for b in rng.choice(mine, size=8, replace=False):
-            users.append(user)
-            books_rated.append(b)
-            stars.append(5.0)
-    rated = RatedBooks.from_arrays(np.array(users), np.array(books_rated), np.array(stars), n_users)
-    table = books[["book_id", "title", "authors"]].copy()
-    table["year"] = pd.array(books.original_publication_year.round(), dtype="Int64")
-    table["average_rating"] = books.average_rating
-    table["ratings_count"] = books.ratings_count
-    table["n_ratings"] = np.bincount(np.array(books_rated), minlength=n_books) + 10
-    table["image_url"] = books.image_url
-    table["small_image_url"] = books.small_image_url
-    table["goodreads_url"] = ""
-    recommender = Recommender(
-        tables=tables,
-        users=IdMap(np.arange(1, n_users + 1)),
-        books=IdMap(books.book_id.to_numpy()),
-        books_table=table.reset_index(drop=True),
-        rating_scale=(1.0, 5.0),
-        rated=rated,
-    )
-    return recommender, cluster
+    return planted_model
 
 
 def _cluster_of(recommender: Recommender, cluster: np.ndarray, book_id: object) -> int:

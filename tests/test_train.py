@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from bookrec.cli import app
 from bookrec.data import Dataset, DataSource, load_dataset
+from bookrec.engines.sgd import SgdEngine
 from bookrec.errors import ConfigError
 from bookrec.recommender import Recommender
 from bookrec.train import (
@@ -24,26 +25,10 @@ from bookrec.train import (
     TrainConfig,
     TrainingDivergedError,
     TrainingInterrupted,
-    _SgdEngine,
     auto_batch_size,
     train,
 )
-
-NOISE = 0.25
-
-
-def planted_dataset(
-    rng: np.random.Generator, n_users: int = 300, n_books: int = 150, per_user: int = 50
-) -> Dataset:
-    """Ratings from planted rank-3 factors and biases plus Normal(0, NOISE) noise: the floor RMSE is NOISE."""
-    k = 3
-    user_f, book_f = rng.normal(size=(n_users, k)) * 0.7, rng.normal(size=(n_books, k)) * 0.7
-    user_b, book_b = rng.normal(size=n_users) * 0.3, rng.normal(size=n_books) * 0.3
-    users = np.repeat(np.arange(n_users), per_user)
-    books = np.concatenate([rng.choice(n_books, per_user, replace=False) for _ in range(n_users)])
-    clean = np.clip(3.0 + user_b[users] + book_b[books] + (user_f[users] * book_f[books]).sum(1), 1, 5)
-    stars = clean + rng.normal(scale=NOISE, size=clean.size)
-    return Dataset.from_ratings(users + 1, books + 1, stars, rating_scale=(1.0, 5.0), name="planted")
+from conftest import NOISE, planted_dataset
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +231,7 @@ def test_a_nan_rating_stops_training_with_a_clear_message(small: Dataset) -> Non
     rating = small.rating.copy()
     rating[::7] = np.nan
     broken = dataclasses.replace(small, rating=rating)
-    with pytest.raises(TrainingDivergedError, match=r"epoch 1 of 3; try a lower --lr") as caught:
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1 of 3; try a lower lr") as caught:
         train(broken, TrainConfig(epochs=3), progress=False)
     assert "\n" not in str(caught.value)
 
@@ -254,17 +239,17 @@ def test_a_nan_rating_stops_training_with_a_clear_message(small: Dataset) -> Non
 def test_divergence_keeps_the_last_good_checkpoint(
     small: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run_epoch = _SgdEngine.run_epoch
+    run_epoch = SgdEngine.run_epoch
 
-    def diverging(self: _SgdEngine, epoch: int) -> float:
+    def diverging(self: SgdEngine, epoch: int) -> float:
         loss = run_epoch(self, epoch)
         return math.inf if epoch == 2 else loss
 
-    monkeypatch.setattr(_SgdEngine, "run_epoch", diverging)
+    monkeypatch.setattr(SgdEngine, "run_epoch", diverging)
     config = TrainConfig(epochs=4)
     with pytest.raises(TrainingDivergedError, match=r"inf in epoch 3 of 4.*epoch 2\) is kept"):
         train(small, config, progress=False, checkpoint_dir=tmp_path)
-    monkeypatch.setattr(_SgdEngine, "run_epoch", run_epoch)
+    monkeypatch.setattr(SgdEngine, "run_epoch", run_epoch)
     rows: list[EpochStats] = []
     train(small, config, callbacks=[rows.append], progress=False, checkpoint_dir=tmp_path, resume=True)
     assert [r.restored for r in rows] == [True, True, False, False]

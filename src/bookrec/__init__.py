@@ -27,10 +27,10 @@ __version__ = "0.1.0"
 _LAZY = {
     "DotBias": "bookrec.models",
     "NeuralCF": "bookrec.models",
-    "TrainConfig": "bookrec.train",
+    "TrainConfig": "bookrec.config",
     "TrainResult": "bookrec.train",
     "Recommender": "bookrec.recommender",
-    "BookResult": "bookrec.recommender",
+    "BookResult": "bookrec.results",
 }
 
 __all__ = [

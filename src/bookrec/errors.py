@@ -7,6 +7,7 @@ prints that sentence and exits with status 2; it never shows a traceback for a `
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 
 class BookrecError(Exception):
@@ -49,3 +50,30 @@ class UnknownBookError(BookrecError, KeyError):
             quoted = "; ".join(f'"{s}"' for s in self.suggestions)
             return f"{message} Did you mean: {quoted}?"
         return message
+
+
+class TrainingDivergedError(BookrecError):
+    """The loss became NaN or infinite; the last good checkpoint (if any) is kept."""
+
+
+class CheckpointError(BookrecError):
+    """A checkpoint is missing, unreadable, or was made by other settings or data."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training: carries the epochs completed and where the checkpoint lies.
+
+    A ``KeyboardInterrupt`` (not a ``BookrecError``), so code that does not expect it still stops.
+
+    Attributes:
+        epochs_done: Epochs completed; with a checkpoint folder, epochs saved in its checkpoint.
+        checkpoint_dir: The checkpoint folder, or None.
+    """
+
+    def __init__(self, message: str, epochs_done: int, checkpoint_dir: Path | None) -> None:
+        super().__init__(message)
+        self.epochs_done = epochs_done
+        self.checkpoint_dir = checkpoint_dir
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -28,11 +28,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from bookrec.config import TrainConfig, auto_batch_size
 from bookrec.data.load import Dataset
 from bookrec.data.split import random_split
-from bookrec.errors import ConfigError
-from bookrec.models import NeuralCF, default_y_range
-from bookrec.train import TrainConfig, TrainingDivergedError, auto_batch_size, initial_model, resolve_device
+from bookrec.errors import ConfigError, TrainingDivergedError
+from bookrec.models.base import default_y_range
+from bookrec.train import initial_model, resolve_device
 
 __all__ = ["LrFindResult", "lr_find", "suggest_valley"]
 
@@ -174,9 +175,8 @@ def lr_find(
     )
     shuffle_seed = np.random.SeedSequence([config.seed, _SHUFFLE_STREAM]).generate_state(1, np.uint64)[0]
     shuffle = torch.Generator().manual_seed(int(shuffle_seed) >> 1)
-    if isinstance(model, NeuralCF):
-        dropout = torch.Generator(device=torch_device if torch_device.type == "cuda" else "cpu")
-        model.set_dropout_generator(dropout.manual_seed(config.seed))
+    dropout = torch.Generator(device=torch_device if torch_device.type == "cuda" else "cpu")
+    model.set_dropout_generator(dropout.manual_seed(config.seed))
     lrs = start_lr * (end_lr / start_lr) ** (np.arange(n_steps) / (n_steps - 1))
     raw: list[torch.Tensor] = []
     order = torch.randperm(n, generator=shuffle).to(torch_device)
@@ -196,8 +196,7 @@ def lr_find(
         # Check for an explosion every 10 steps only: each check is a device synchronisation.
         if len(raw) % 10 == 0 and _exploded(torch.stack(raw).cpu().numpy()):
             break
-    if isinstance(model, NeuralCF):
-        model.set_dropout_generator(None)
+    model.set_dropout_generator(None)
     raw_losses = torch.stack(raw).double().cpu().numpy()
     smoothed = _smooth(raw_losses)
     keep = _before_explosion(smoothed)

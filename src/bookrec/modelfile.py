@@ -28,14 +28,20 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from bookrec._files import ordinary_permissions, replace_folder
+from bookrec.data.ids import IdMap
 from bookrec.data.paths import models_dir
-from bookrec.errors import ModelFileError
+from bookrec.data.rated import RatedBooks
+from bookrec.errors import CheckpointError, ModelFileError
+from bookrec.models import model_kinds
+from bookrec.models.base import ServingHead
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
 _LAST_POINTER = "LAST"
 CHECKPOINT_DIR = "checkpoint"  # where `bookrec train` keeps its per-epoch checkpoint inside --out
+CHECKPOINT = "checkpoint.safetensors"
+CHECKPOINT_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -243,3 +249,147 @@ def last_model_path() -> Path:
 def resolve_model_path(model: str | os.PathLike[str] | None) -> Path:
     """The folder a MODEL argument names, or the last trained model when it is None."""
     return last_model_path() if model is None else Path(model)
+
+
+# --- a trained model: its head, ids, books and what each reader rated -------------------------------------
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """A model folder's contents as serving uses them.
+
+    Attributes:
+        head: The model kind's serving head.
+        users: Reader ids by position.
+        books: Book ids by position.
+        books_table: Metadata, one row per book position.
+        rated: Each reader's training ratings.
+        rating_scale: (min, max) of the data's ratings.
+        manifest: What the folder says about itself (settings, data, metrics, history).
+    """
+
+    head: ServingHead
+    users: IdMap
+    books: IdMap
+    books_table: pd.DataFrame
+    rated: RatedBooks
+    rating_scale: tuple[float, float]
+    manifest: dict[str, Any]
+
+
+def save_model(folder: str | os.PathLike[str], model: SavedModel) -> Path:
+    """Write a model folder (atomic; a model already there is replaced only whole).
+
+    Raises:
+        ModelFileError: The folder cannot be written.
+    """
+    from bookrec import __version__
+
+    head, rated = model.head, model.rated
+    tensors = head.to_tensors() | {
+        "rated_indptr": rated.indptr.astype(np.int64),
+        "rated_book_idx": rated.book_idx.astype(np.int32),
+        "rated_rating": rated.rating.astype(np.float32),
+    }
+    manifest = dict(model.manifest)
+    manifest["model"] = dict(manifest.get("model") or {}) | {"kind": head.kind}
+    manifest["y_range"] = list(head.y_range)
+    manifest["rating_scale"] = list(model.rating_scale)
+    manifest["n_users"], manifest["n_books"] = len(model.users), len(model.books)
+    manifest["n_factors"] = head.n_factors
+    manifest["bookrec_version"] = __version__
+    tables = {"books": model.books_table, "users": pd.DataFrame({"user_id": model.users.ids})}
+    return write_model_folder(folder, tensors, manifest, tables)
+
+
+def load_model(folder: str | os.PathLike[str] | None = None) -> SavedModel:
+    """Read a model folder (None: the last trained model), checking every file and every table's size.
+
+    Raises:
+        ModelFileError: Missing, corrupt, truncated, tampered, of an unknown kind or from a newer bookrec.
+    """
+    path = resolve_model_path(folder)
+    content = read_model_folder(path)
+    manifest, tensors = content.manifest, content.tensors
+    kind = (manifest.get("model") or {}).get("kind")
+    if kind not in model_kinds():
+        raise ModelFileError(
+            f"{path}: model kind {kind!r} is not one this bookrec serves ({', '.join(model_kinds())}); "
+            "upgrade bookrec, or retrain the model"
+        )
+    head_class = model_kinds()[kind].head
+    try:
+        missing = [name for name in head_class.tensor_names() if name not in tensors]
+        if missing:
+            raise KeyError(missing[0])
+        y_range = (float(manifest["y_range"][0]), float(manifest["y_range"][1]))
+        head = head_class.from_tensors(tensors, y_range)
+        books_table = content.tables["books"]
+        users = IdMap(content.tables["users"]["user_id"].to_numpy())
+        books = IdMap(books_table["book_id"].to_numpy())
+        rated = RatedBooks(tensors["rated_indptr"], tensors["rated_book_idx"], tensors["rated_rating"])
+        scale = (float(manifest["rating_scale"][0]), float(manifest["rating_scale"][1]))
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        raise ModelFileError(f"{path}: incomplete model ({type(error).__name__}: {error})") from None
+    shapes_ok = (
+        head.n_users == len(users) == rated.n_users
+        and head.n_books == len(books) == head.book_bias.shape[0] == len(books_table)
+        and int(rated.indptr[-1]) == rated.book_idx.shape[0] == rated.rating.shape[0]
+    )
+    if not shapes_ok:
+        raise ModelFileError(f"{path}: inconsistent model (table sizes do not match the id maps)")
+    return SavedModel(head, users, books, books_table, rated, scale, manifest)
+
+
+# --- training checkpoints -----------------------------------------------------------------------------
+
+
+def write_checkpoint(
+    folder: str | os.PathLike[str], arrays: dict[str, np.ndarray], values: dict[str, Any]
+) -> None:
+    """One file, replaced atomically: a crash mid-write leaves the previous checkpoint intact.
+
+    Raises:
+        ModelFileError: The folder cannot be written.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=folder)
+        os.close(handle)
+    except OSError as error:
+        raise ModelFileError(f"cannot write a checkpoint to {folder}: {error.strerror}") from None
+    try:
+        contiguous = {name: np.ascontiguousarray(array) for name, array in arrays.items()}
+        save_file(contiguous, tmp, metadata={"bookrec": json.dumps(values, default=_json_default)})
+        os.replace(tmp, folder / CHECKPOINT)
+    except OSError as error:
+        raise ModelFileError(f"cannot write a checkpoint to {folder}: {error.strerror}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_checkpoint(folder: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays and values ``write_checkpoint`` stored.
+
+    Raises:
+        CheckpointError: No checkpoint, an unreadable one, or one of another format.
+    """
+    path = Path(folder) / CHECKPOINT
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint to resume in {folder}; train without --resume to start afresh")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="np") as handle:
+            metadata = handle.metadata() or {}
+        values = json.loads(metadata["bookrec"])
+        arrays = load_file(str(path))
+    except (SafetensorError, OSError, KeyError, ValueError) as error:
+        raise CheckpointError(f"{path}: unreadable checkpoint ({error}); train without --resume") from None
+    if values.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path}: checkpoint format {values.get('format')!r} is not one this bookrec reads"
+        )
+    return arrays, values

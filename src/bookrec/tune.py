@@ -22,10 +22,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from bookrec.config import DEFAULTS, TrainConfig, auto_batch_size
 from bookrec.data.load import Dataset
 from bookrec.data.split import random_split
-from bookrec.errors import BookrecError, ConfigError
-from bookrec.train import DEFAULTS, TrainConfig, TrainingDivergedError, auto_batch_size, train
+from bookrec.errors import BookrecError, ConfigError, TrainingDivergedError
+from bookrec.train import train
 
 __all__ = ["SEARCH_SPACES", "TrialResult", "TuneResult", "check_budget", "tune"]
 

@@ -18,7 +18,7 @@ from bookrec.errors import DataError
 
 if TYPE_CHECKING:
     from bookrec.data import Dataset
-    from bookrec.evaluate import ModelEvaluation
+    from bookrec.evaluation import ModelEvaluation
     from bookrec.recommender import Recommender
     from bookrec.tune import TrialResult
 
@@ -99,7 +99,7 @@ def _count(n: int, noun: str) -> str:
 
 def _evaluation_data(recommender: Recommender, given: bool, load: Callable[[], Dataset]) -> Dataset:
     """The data options' ratings; without any, the downloaded goodbooks copy if the model learnt from it."""
-    from bookrec.evaluate import is_training_data
+    from bookrec.evaluation import is_training_data
 
     trained_on = (recommender.manifest.get("data") or {}).get("name", "unknown data")
     hint = (
@@ -212,7 +212,7 @@ def evaluate(
       bookrec evaluate models/ml --ratings new_ratings.csv --user-col userId --item-col movieId
     """
     from bookrec.errors import ConfigError
-    from bookrec.evaluate import evaluate_model
+    from bookrec.evaluation import evaluate_model
     from bookrec.modelfile import resolve_model_path
     from bookrec.recommender import Recommender
 

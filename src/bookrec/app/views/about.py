@@ -105,7 +105,7 @@ def _page(recommender: Recommender) -> None:
 
     st.header("Settings", anchor=False)
     model = manifest.get("model") or {}
-    n_factors = manifest.get("n_factors", recommender.tables.book_vectors.shape[1])
+    n_factors = manifest.get("n_factors", recommender.head.n_factors)
     st.markdown(f"Model **{model.get('kind', 'dot')}** with **{n_factors}** factors per reader and book.")
     _show_rows(_rows(manifest.get("config") or model.get("settings") or {}), "settings_table")
 

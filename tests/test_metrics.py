@@ -1,4 +1,4 @@
-"""Metrics: rating error and top-N ranking quality, checked against hand-computed answers."""
+"""Metrics (pure functions) and top-N evaluation of a scorer, checked against hand-computed answers."""
 
 from __future__ import annotations
 
@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 
 from bookrec.data import Dataset
-from bookrec.evaluate import (
-    default_like_threshold,
-    evaluate_top_n,
-    popularity_scores,
-    ranking_metrics,
-    rating_metrics,
-    top_k_unseen,
-)
+from bookrec.evaluation import evaluate_top_n, popularity_scores, top_k_unseen
+from bookrec.metrics import default_like_threshold, ranking_metrics, rating_metrics
 
 
 def test_rating_metrics_by_hand() -> None:

@@ -1,0 +1,156 @@
+"""The sgd engine: the dot model trained by the compiled per-rating SGD kernel (:mod:`._sgd_kernels`).
+
+Per-parameter L2 weight decay, a one-cycle-shaped learning rate sampled every round, and LIBMF-style block
+scheduling over two or more threads, deterministic for a seed. The learned tables are loaded into the
+``DotBias`` module at the end. On goodbooks-sized data an epoch takes well under a second on two cores.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bookrec.engines import _sgd_kernels as kernels
+from bookrec.engines.base import Engine, OnBatch, one_cycle
+from bookrec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bookrec.config import TrainConfig
+    from bookrec.data import Dataset
+
+__all__ = ["ENGINE", "SgdEngine"]
+
+_RMSPROP_RHO = 0.99  # decay of the per-row mean squared gradient (0.999: RMSE +0.013 on MovieLens; 0.9 mixed)
+_BIAS_LR_MULT = {"rmsprop": 3.0, "sgd": 1.0}  # rmsprop: biases step 3x (2x: +0.001..0.003 RMSE; 5x: same)
+# The grid: 16 blocks per round run in parallel. Fixed, so results never depend on the cores.
+_N_BLOCKS = 16
+_LAYOUT_STREAM = 0x7FFF_FFFF  # the (seed, stream) of the one shuffle inside blocks; epochs use 0, 1, ...
+
+
+class SgdEngine(Engine):
+    """DotBias trained by the compiled per-rating SGD kernel on numpy copies of its tables (CPU only)."""
+
+    def __init__(
+        self,
+        model: Any,
+        train_data: Dataset,
+        config: TrainConfig,
+        *,
+        device: Any = None,
+        on_batch: OnBatch | None = None,
+    ) -> None:
+        if device is not None and str(device) not in ("auto", "cpu"):
+            raise ConfigError(
+                f"the sgd engine (the dot model's default) runs on the CPU; "
+                f"use engine 'torch' to train on {device}"
+            )
+        if getattr(model, "kind", None) != "dot":
+            raise ConfigError("the sgd engine trains only the dot model; use engine 'torch'")
+        self.model = model
+        self.config = config
+        self.lo, self.hi = model.y_range
+        self.user_factors = model.user_factors.weight.detach().numpy().copy()
+        self.book_factors = model.book_factors.weight.detach().numpy().copy()
+        self.user_bias = model.user_bias.weight.detach().numpy()[:, 0].copy()
+        self.book_bias = model.book_bias.weight.detach().numpy()[:, 0].copy()
+        # Readers and books go to blocks of equal size at random (balanced work per thread), once per seed.
+        rng = np.random.default_rng([config.seed, 0x5EED])
+        user_block = np.empty(model.n_users, dtype=np.int32)
+        user_block[rng.permutation(model.n_users)] = np.arange(model.n_users) % _N_BLOCKS
+        book_block = np.empty(model.n_books, dtype=np.int32)
+        book_block[rng.permutation(model.n_books)] = np.arange(model.n_books) % _N_BLOCKS
+        user_idx = np.ascontiguousarray(train_data.user_idx, dtype=np.int32)
+        book_idx = np.ascontiguousarray(train_data.book_idx, dtype=np.int32)
+        rating = np.ascontiguousarray(train_data.rating, dtype=np.float32)
+        order, self.ptr = kernels.block_sort(user_idx, book_idx, user_block, book_block, _N_BLOCKS)
+        # The ratings laid out block by block, shuffled within each block once (not per epoch: see sgd_epoch).
+        self.block_user = np.empty_like(user_idx)
+        self.block_book = np.empty_like(book_idx)
+        self.block_rating = np.empty_like(rating)
+        kernels.shuffle_blocks(
+            user_idx, book_idx, rating, order, self.ptr, config.seed, _LAYOUT_STREAM,
+            self.block_user, self.block_book, self.block_rating,
+        )  # fmt: skip
+        # Then each reader's ratings together inside a block, readers in a random order per seed: far fewer
+        # cache misses, the same accuracy (see group_readers_in_blocks).
+        user_key = rng.permutation(model.n_users).astype(np.int64)
+        kernels.group_readers_in_blocks(
+            self.block_user, self.block_book, self.block_rating, self.ptr, user_key
+        )
+        # Per-row mean squared gradients of RMSprop ([:, 0] factors, [:, 1] bias): the optimizer's moments.
+        self.user_sq = np.zeros((model.n_users, 2), dtype=np.float32)
+        self.book_sq = np.zeros((model.n_books, 2), dtype=np.float32)
+        self.rho = _RMSPROP_RHO if config.optimizer == "rmsprop" else 0.0
+        self.bias_lr_mult = _BIAS_LR_MULT[config.optimizer]
+
+    def _round_lrs(self, epoch: int) -> np.ndarray:
+        epochs, cfg = self.config.epochs, self.config
+        return np.array(
+            [
+                one_cycle((epoch + (t + 0.5) / _N_BLOCKS) / epochs, cfg.lr, cfg.pct_start)
+                for t in range(_N_BLOCKS)
+            ],
+            dtype=np.float32,
+        )
+
+    def run_epoch(self, epoch: int) -> float:
+        seed = self.config.seed
+        sse = kernels.sgd_epoch(
+            self.block_user, self.block_book, self.block_rating, self.ptr, _N_BLOCKS,
+            self.user_factors, self.book_factors, self.user_bias, self.book_bias, self.user_sq, self.book_sq,
+            self._round_lrs(epoch), float(self.config.wd), self.bias_lr_mult, self.rho, self.lo, self.hi,
+            seed, epoch,
+        )  # fmt: skip
+        return float(sse) / max(1, self.block_rating.shape[0])
+
+    def evaluate(self, data: Dataset) -> tuple[float, float]:
+        predicted = kernels.predict(
+            np.ascontiguousarray(data.user_idx, dtype=np.int32),
+            np.ascontiguousarray(data.book_idx, dtype=np.int32),
+            self.user_factors, self.book_factors, self.user_bias, self.book_bias, self.lo, self.hi,
+        )  # fmt: skip
+        error = predicted.astype(np.float64) - data.rating
+        return float(np.mean(error * error)), float(np.mean(np.abs(error)))
+
+    def lr_at_end(self, epoch: int) -> float:
+        return one_cycle((epoch + 1) / self.config.epochs, self.config.lr, self.config.pct_start)
+
+    def finite(self) -> bool:
+        arrays = (self.user_factors, self.book_factors, self.user_bias, self.book_bias)
+        return all(bool(np.isfinite(a).all()) for a in arrays)
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """The module's state-dict names for the tables (views, so loading writes through)."""
+        return {
+            "user_factors.weight": self.user_factors,
+            "book_factors.weight": self.book_factors,
+            "user_bias.weight": self.user_bias.reshape(-1, 1),
+            "book_bias.weight": self.book_bias.reshape(-1, 1),
+        }
+
+    def _targets(self) -> dict[str, np.ndarray]:
+        targets = {f"model.{k}": v for k, v in self._arrays().items()}
+        targets["optim.user_sq"] = self.user_sq
+        targets["optim.book_sq"] = self.book_sq
+        return targets
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        return dict(self._targets()), {}
+
+    def load_state(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
+        for name, target in self._targets().items():
+            if tuple(arrays[name].shape) != tuple(target.shape):
+                raise ValueError(
+                    f"{name} has shape {tuple(arrays[name].shape)}, expected {tuple(target.shape)}"
+                )
+            target[...] = arrays[name]
+
+    def finish(self) -> Any:
+        import torch
+
+        self.model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self._arrays().items()})
+        return self.model.eval()
+
+
+ENGINE = SgdEngine

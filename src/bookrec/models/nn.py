@@ -1,0 +1,342 @@
+"""The neural model: reader and book embeddings concatenated through Linear -> ReLU -> Linear (the blog's).
+
+For reader ``u`` and book ``b``::
+
+    h = ReLU(W1 [e_u ; e_b] + c1)            (n_hidden units, dropout p after it while training)
+    r_hat(u, b) = lo + (hi - lo) * sigmoid(w2 · h + c2)
+
+This module holds its torch module (``NeuralCF``), its serving head (``MlpHead``) and its registration
+(``KIND``). The network's forward pass exists twice by necessity, once in torch (to train) and once in numpy
+(to serve without torch); ``tests/test_contract.py`` checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Self
+
+import numpy as np
+
+from bookrec.models.base import ModelKind, ServingHead, matvec
+
+if TYPE_CHECKING:
+    from bookrec.config import TrainConfig
+
+__all__ = ["KIND", "MlpHead", "NeuralCF", "effective_book_bias"]  # noqa: F822 (NeuralCF: from __getattr__)
+
+
+class MlpHead(ServingHead):
+    """The neural model as arrays: ``score(u, b) = w2 . ReLU(W_u e_u + W_b e_b + c1) + c2``.
+
+    A reader's parameters are their embedding ``e_u``. The book half ``W_b e_b + c1`` does not depend on the
+    reader and is computed once. ``book_bias`` is each book's effective bias (see ``effective_book_bias``).
+
+    Args:
+        user_vectors: Reader embeddings e_u, (n_users, d_u).
+        book_vectors: Book embeddings e_b, (n_books, d_b).
+        user_weight: W_u, (n_hidden, d_u).
+        book_weight: W_b, (n_hidden, d_b).
+        hidden_bias: c1, (n_hidden,).
+        output_weight: w2, (n_hidden,).
+        output_bias: c2.
+        y_range: The output interval.
+        book_bias: Effective book biases; computed from the rest when None.
+    """
+
+    kind = "nn"
+
+    def __init__(
+        self,
+        user_vectors: np.ndarray,
+        book_vectors: np.ndarray,
+        user_weight: np.ndarray,
+        book_weight: np.ndarray,
+        hidden_bias: np.ndarray,
+        output_weight: np.ndarray,
+        output_bias: float,
+        y_range: tuple[float, float],
+        book_bias: np.ndarray | None = None,
+    ) -> None:
+        n_hidden = hidden_bias.shape[0]
+        if (
+            user_weight.shape != (n_hidden, user_vectors.shape[1])
+            or book_weight.shape != (n_hidden, book_vectors.shape[1])
+            or output_weight.shape != (n_hidden,)
+        ):
+            raise ValueError("the network's weights do not fit its embeddings")
+        self.user_vectors = user_vectors
+        self.book_vectors = book_vectors
+        self.user_weight = user_weight
+        self.book_weight = book_weight
+        self.hidden_bias = hidden_bias
+        self.output_weight = output_weight
+        self.output_bias = float(output_bias)
+        self.y_range = (float(y_range[0]), float(y_range[1]))
+        self._book_part = book_vectors @ book_weight.T + hidden_bias
+        self._mean_user = (
+            user_vectors.mean(axis=0) if user_vectors.shape[0] else np.zeros(user_vectors.shape[1])
+        )
+        if book_bias is None:
+            book_bias = effective_book_bias(self)
+        if book_bias.shape != (book_vectors.shape[0],):
+            raise ValueError("there must be one bias per book")
+        self.book_bias = book_bias
+
+    @property
+    def n_users(self) -> int:
+        """Readers the model was trained on."""
+        return int(self.user_vectors.shape[0])
+
+    def reader_params(self, user_idx: np.ndarray) -> np.ndarray:
+        """The readers' embeddings, (m, d_u)."""
+        return self.user_vectors[np.asarray(user_idx)]
+
+    def average_reader(self) -> np.ndarray:
+        """The mean reader embedding."""
+        return self._mean_user
+
+    def scores(self, params: np.ndarray) -> np.ndarray:
+        """The network's output for every book, for one reader (p,) or many (m, p), one reader at a time.
+
+        Many readers at once would hold (m, n_books, n_hidden) floats; one at a time holds n_books x n_hidden.
+        """
+        if params.ndim == 2:
+            return (
+                np.stack([self.scores(row) for row in params]) if len(params) else np.zeros((0, self.n_books))
+            )
+        hidden = np.maximum(self._book_part + self.user_weight @ params, 0.0)
+        return matvec(hidden, self.output_weight) + self.output_bias
+
+    def pair_scores(self, params: np.ndarray, book_idx: np.ndarray) -> np.ndarray:
+        """The network's output for each (reader, book) row."""
+        hidden = np.maximum(self._book_part[book_idx] + params @ self.user_weight.T, 0.0)
+        return hidden @ self.output_weight + self.output_bias
+
+    def score_jacobian(self, params: np.ndarray, book_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Piecewise linear (ReLU): the Jacobian of the active units, ``(active * w2) @ W_u``."""
+        pre = self._book_part[book_idx] + self.user_weight @ params
+        active = (pre > 0).astype(np.float64)
+        linear = np.maximum(pre, 0.0) @ self.output_weight + self.output_bias
+        return linear, (active * self.output_weight) @ self.user_weight
+
+    def to_tensors(self) -> dict[str, np.ndarray]:
+        """The embeddings, the effective book biases and the network's weights (float32)."""
+        return {
+            "user_vectors": self.user_vectors.astype(np.float32),
+            "book_vectors": self.book_vectors.astype(np.float32),
+            "book_bias": self.book_bias.astype(np.float32),
+            "mlp_user_weight": self.user_weight.astype(np.float32),
+            "mlp_book_weight": self.book_weight.astype(np.float32),
+            "mlp_hidden_bias": self.hidden_bias.astype(np.float32),
+            "mlp_output_weight": self.output_weight.astype(np.float32),
+            "mlp_output_bias": np.array([self.output_bias], dtype=np.float32),
+        }
+
+    @classmethod
+    def tensor_names(cls) -> tuple[str, ...]:
+        """What ``to_tensors`` writes."""
+        return (
+            "user_vectors",
+            "book_vectors",
+            "book_bias",
+            "mlp_user_weight",
+            "mlp_book_weight",
+            "mlp_hidden_bias",
+            "mlp_output_weight",
+            "mlp_output_bias",
+        )
+
+    @classmethod
+    def from_tensors(cls, tensors: Mapping[str, np.ndarray], y_range: tuple[float, float]) -> Self:
+        """The head over a model folder's arrays."""
+        return cls(
+            tensors["user_vectors"],
+            tensors["book_vectors"],
+            tensors["mlp_user_weight"],
+            tensors["mlp_book_weight"],
+            tensors["mlp_hidden_bias"],
+            tensors["mlp_output_weight"],
+            float(tensors["mlp_output_bias"][0]),
+            y_range,
+            book_bias=tensors["book_bias"],
+        )
+
+
+def effective_book_bias(head: MlpHead, sample: int = 2000) -> np.ndarray:
+    """A neural model's book bias: each book's mean score over (a fixed sample of) readers, centred.
+
+    The network has no bias term to read off; this is what a bias means, the part of a book's score that
+    does not depend on who reads it.
+    """
+    step = max(1, head.n_users // sample)
+    readers = head.user_vectors[::step][:sample]
+    total = np.zeros(head.n_books, dtype=np.float64)
+    for row in readers @ head.user_weight.T:
+        total += np.maximum(head._book_part + row, 0.0) @ head.output_weight
+    mean = total / max(1, readers.shape[0]) + head.output_bias
+    return (mean - mean.mean()).astype(np.float32)
+
+
+@functools.cache
+def module_class() -> type:
+    """The torch module ``NeuralCF``, defined on first use: serving never imports torch."""
+    from bookrec.models._torch import (
+        INIT_STD,
+        RatingModel,
+        SeededDropout,
+        check_range,
+        embedding_size,
+        nn,
+        sigmoid_range,
+        skip_init,
+        torch,
+    )
+
+    class NeuralCF(RatingModel):
+        """Reader and book embeddings concatenated into a one-hidden-layer network (fastai's ``EmbeddingNN``).
+
+        ``r_hat(u, b) = lo + (hi - lo) * sigmoid(w2 · ReLU(W1 [e_u ; e_b] + c1) + c2)``, with embeddings of
+        fastai's sizes ``min(600, round(1.6 * n**0.56))`` by default. Training minimizes the mean squared
+        error with decoupled weight decay (AdamW).
+
+        Args:
+            n_users: Number of readers.
+            n_books: Number of books.
+            user_factors: Reader embedding size; default by fastai's rule.
+            book_factors: Book embedding size; default by fastai's rule.
+            n_hidden: Units of the hidden layer.
+            dropout: Dropout probability after the hidden layer, in [0, 1).
+            y_range: The open output interval ``(lo, hi)``.
+            init_std: Standard deviation of the normal initialisation of the embeddings.
+            generator: Source of the initial weights.
+        """
+
+        kind = "nn"
+
+        def __init__(
+            self,
+            n_users: int,
+            n_books: int,
+            user_factors: int | None = None,
+            book_factors: int | None = None,
+            n_hidden: int = 100,
+            dropout: float = 0.0,
+            y_range: tuple[float, float] = (0.0, 5.5),
+            *,
+            init_std: float = INIT_STD,
+            generator: torch.Generator | None = None,
+        ) -> None:
+            super().__init__()
+            user_factors = embedding_size(n_users) if user_factors is None else int(user_factors)
+            book_factors = embedding_size(n_books) if book_factors is None else int(book_factors)
+            if min(n_users, n_books, user_factors, book_factors, n_hidden) < 1:
+                raise ValueError("NeuralCF sizes (readers, books, embeddings, hidden units) must be positive")
+            if not 0.0 <= dropout < 1.0:
+                raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+            self.y_range = check_range(y_range)
+            self.user_factors = skip_init(nn.Embedding, n_users, user_factors)
+            self.book_factors = skip_init(nn.Embedding, n_books, book_factors)
+            self.hidden = skip_init(nn.Linear, user_factors + book_factors, n_hidden)
+            self.dropout = SeededDropout(dropout)
+            self.output = skip_init(nn.Linear, n_hidden, 1)
+            with torch.no_grad():
+                for emb in (self.user_factors, self.book_factors):
+                    nn.init.normal_(emb.weight, 0.0, init_std, generator=generator)
+                for layer in (self.hidden, self.output):
+                    # PyTorch's own Linear initialisation (Kaiming-uniform), drawn from the generator.
+                    bound = 1.0 / layer.in_features**0.5
+                    nn.init.kaiming_uniform_(layer.weight, a=5**0.5, generator=generator)
+                    nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
+        def settings(self) -> dict[str, Any]:
+            """Constructor keyword arguments (JSON-ready) that rebuild this architecture."""
+            return {
+                "n_users": self.n_users,
+                "n_books": self.n_books,
+                "user_factors": int(self.user_factors.embedding_dim),
+                "book_factors": int(self.book_factors.embedding_dim),
+                "n_hidden": int(self.hidden.out_features),
+                "dropout": float(self.dropout.p),
+                "y_range": list(self.y_range),
+            }
+
+        def set_dropout_generator(self, generator: torch.Generator | None) -> None:
+            """Draw dropout masks from ``generator`` (a seeded one while training; None: torch's default)."""
+            self.dropout.generator = generator
+
+        def forward(self, user_idx: torch.Tensor, book_idx: torch.Tensor) -> torch.Tensor:
+            """Predicted ratings for index pairs (1-D integer tensors of equal length)."""
+            # hidden([e_u; e_b]) = W_u e_u + W_b e_b + c1: project each distinct reader and book of the batch
+            # once (a batch of 32k ratings holds ~7k distinct books), then gather. Same function as the
+            # concatenation, about 1.6x faster to train on goodbooks-sized data.
+            users, user_pos = torch.unique(user_idx, return_inverse=True)
+            books, book_pos = torch.unique(book_idx, return_inverse=True)
+            split = self.user_factors.embedding_dim
+            weight = self.hidden.weight
+            user_part = nn.functional.linear(self.user_factors(users), weight[:, :split])
+            book_part = nn.functional.linear(self.book_factors(books), weight[:, split:], self.hidden.bias)
+            x = self.dropout(torch.relu(user_part[user_pos] + book_part[book_pos]))
+            return sigmoid_range(self.output(x).squeeze(1), *self.y_range)
+
+    NeuralCF.__qualname__ = "NeuralCF"
+    return NeuralCF
+
+
+def _build(
+    n_users: int, n_books: int, config: TrainConfig, y_range: tuple[float, float], generator: Any
+) -> Any:
+    return module_class()(
+        n_users,
+        n_books,
+        config.n_factors,
+        config.n_factors,
+        config.n_hidden,
+        config.dropout,
+        y_range,
+        init_std=config.init_std,
+        generator=generator,
+    )
+
+
+def _rebuild(settings: dict[str, Any]) -> Any:
+    kwargs = dict(settings)
+    kwargs["y_range"] = tuple(kwargs.get("y_range", (0.0, 5.5)))
+    return module_class()(**kwargs)
+
+
+def _to_head(module: Any) -> MlpHead:
+    from bookrec.models._torch import as_array
+
+    split = module.user_factors.embedding_dim
+    hidden_weight = as_array(module.hidden.weight)
+    return MlpHead(
+        user_vectors=as_array(module.user_factors.weight),
+        book_vectors=as_array(module.book_factors.weight),
+        user_weight=hidden_weight[:, :split],
+        book_weight=hidden_weight[:, split:],
+        hidden_bias=as_array(module.hidden.bias),
+        output_weight=as_array(module.output.weight).reshape(-1),
+        output_bias=float(as_array(module.output.bias).reshape(-1)[0]),
+        y_range=module.y_range,
+    )
+
+
+# The blog's numbers with AdamW: 0.87 on MovieLens; 0.842 on the placeholder-book draw of goodbooks-shaped
+# synthetic data (lr 1e-2: 0.835). None n_factors: fastai's size rule; None bs: chosen from the data's size.
+KIND = ModelKind(
+    name="nn",
+    summary="embeddings concatenated through Linear -> ReLU -> Linear (the blog's neural net)",
+    head=MlpHead,
+    engines=("torch",),
+    defaults={"adamw": {"n_factors": None, "epochs": 5, "lr": 5e-3, "wd": 0.1, "bs": None}},
+    build=_build,
+    rebuild=_rebuild,
+    to_head=_to_head,
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "NeuralCF":
+        return module_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
