@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -128,19 +127,6 @@ def test_default_training_finds_the_planted_factors(planted: Dataset) -> None:
     assert result.valid_data.n_ratings == round(0.2 * planted.n_ratings)
 
 
-@pytest.mark.parametrize(
-    "settings",
-    [
-        {"optimizer": "sgd", "epochs": 20},
-        {"engine": "torch", "epochs": 20},
-        {"model": "nn", "epochs": 20, "lr": 0.01},
-    ],
-)
-def test_every_engine_learns_the_planted_factors(planted: Dataset, settings: dict[str, object]) -> None:
-    result = train(planted, TrainConfig(**settings), progress=False)
-    assert result.metrics["valid_rmse"] < 1.6 * NOISE
-
-
 def test_the_trained_module_predicts_what_training_measured(planted: Dataset) -> None:
     result = train(planted, TrainConfig(epochs=3), progress=False)
     valid = result.valid_data
@@ -160,18 +146,6 @@ def test_valid_pct_zero_trains_on_everything(small: Dataset) -> None:
 
 
 # --- reproducibility --------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "settings", [{}, {"engine": "torch"}, {"model": "nn", "n_factors": 4, "dropout": 0.3}]
-)
-def test_a_seeded_run_is_reproducible(small: Dataset, settings: dict[str, object]) -> None:
-    config = TrainConfig(epochs=3, **settings)
-    a = train(small, config, progress=False)
-    b = train(small, config, progress=False)
-    _assert_same_weights(a.model, b.model)
-    other = train(small, dataclasses.replace(config, seed=7), progress=False)
-    assert not torch.equal(a.model.user_factors.weight, other.model.user_factors.weight)
 
 
 def test_the_sgd_engine_gives_the_same_result_on_any_number_of_threads(small: Dataset) -> None:
@@ -227,15 +201,6 @@ def test_resume_refuses_other_settings_and_missing_checkpoints(small: Dataset, t
         train(other, TrainConfig(epochs=2), progress=False, checkpoint_dir=tmp_path, resume=True)
 
 
-def test_a_nan_rating_stops_training_with_a_clear_message(small: Dataset) -> None:
-    rating = small.rating.copy()
-    rating[::7] = np.nan
-    broken = dataclasses.replace(small, rating=rating)
-    with pytest.raises(TrainingDivergedError, match=r"epoch 1 of 3; try a lower lr") as caught:
-        train(broken, TrainConfig(epochs=3), progress=False)
-    assert "\n" not in str(caught.value)
-
-
 def test_divergence_keeps_the_last_good_checkpoint(
     small: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -263,7 +228,7 @@ def test_the_sgd_engine_refuses_a_gpu(small: Dataset) -> None:
 # --- saving -----------------------------------------------------------------------------------------------
 
 
-def test_a_saved_dot_model_serves_the_same_predictions(planted: Dataset, tmp_path: Path) -> None:
+def test_a_saved_model_records_its_training(planted: Dataset, tmp_path: Path) -> None:
     result = train(planted, TrainConfig(epochs=3), progress=False)
     folder = result.save(tmp_path / "model")
     served = Recommender.load(folder)
@@ -274,37 +239,6 @@ def test_a_saved_dot_model_serves_the_same_predictions(planted: Dataset, tmp_pat
     assert served.manifest["config"] == result.config.to_dict()
     assert served.manifest["metrics"]["valid_rmse"] == result.metrics["valid_rmse"]
     assert len(served.manifest["history"]) == 3
-
-
-def test_folding_in_a_known_reader_agrees_with_their_trained_vector(planted: Dataset, tmp_path: Path) -> None:
-    served = Recommender.load(train(planted, TrainConfig(), progress=False).save(tmp_path / "model"))
-    overlaps = []
-    for user in range(0, planted.n_users, 15):
-        seen, stars = served.rated.of(user)
-        stars = np.clip(stars, 1.0, 5.0)  # the planted ratings carry noise beyond the scale
-        ids = [int(served.books.ids[p]) for p in seen]
-        trained = {r.book_id for r in served.recommend(served.users.id_of(user), k=10)}
-        folded = {r.book_id for r in served.recommend_for(dict(zip(ids, stars.tolist(), strict=True)), k=10)}
-        overlaps.append(len(trained & folded) / 10)
-    assert np.mean(overlaps) >= 0.8
-
-
-def test_a_saved_nn_model_serves_the_same_predictions(planted: Dataset, tmp_path: Path) -> None:
-    result = train(planted, TrainConfig(model="nn", epochs=2), progress=False)
-    served = Recommender.load(result.save(tmp_path / "nn"))
-    valid = result.valid_data
-    expected = result.model(torch.as_tensor(valid.user_idx.astype(np.int64)), torch.as_tensor(valid.book_idx))
-    got = served.predict_positions(valid.user_idx, valid.book_idx)
-    np.testing.assert_allclose(got, expected.detach().numpy(), rtol=1e-4, atol=1e-4)
-    assert served.manifest["model"]["kind"] == "nn"
-    # Every question works on the neural model too.
-    first = int(planted.books.ids[0])
-    assert len(served.similar(first, k=5)) == 5
-    assert len(served.recommend(int(planted.users.ids[0]), k=5)) == 5
-    folded = served.recommend_for({first: 5.0, int(planted.books.ids[1]): 4.0}, k=5)
-    assert len(folded) == 5 and all(r.because for r in folded)
-    assert len(served.biases("lowest", k=3)) == 3
-    assert len(served.book_map(20)) == 20
 
 
 # --- the command line -------------------------------------------------------------------------------------

@@ -170,6 +170,9 @@ class ModelKind:
         rebuild: ``rebuild(settings) -> torch module`` from the module's ``settings()`` (a checkpoint's
             or a manifest's record of the architecture).
         to_head: ``to_head(module) -> head``: the trained module's serving form.
+        hyperparameters: The ``TrainConfig`` fields this kind uses beyond those every kind uses (n_factors,
+            epochs, lr, wd, seed, init_std, pct_start, valid_pct, y_range); the contract tests check that
+            each of them changes the result.
     """
 
     name: str
@@ -180,3 +183,4 @@ class ModelKind:
     build: Callable[[int, int, TrainConfig, tuple[float, float], Any], Any]
     rebuild: Callable[[dict[str, Any]], Any]
     to_head: Callable[[Any], ServingHead]
+    hyperparameters: tuple[str, ...] = ()

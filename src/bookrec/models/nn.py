@@ -333,6 +333,7 @@ KIND = ModelKind(
     build=_build,
     rebuild=_rebuild,
     to_head=_to_head,
+    hyperparameters=("n_hidden", "dropout"),
 )
 
 
