@@ -345,21 +345,11 @@ def evaluate_model(
     if test.n_ratings == 0:
         raise ConfigError(f"no ratings to evaluate in {dataset.name}")
     predicted, users, books = predict_dataset(recommender, test)
-    notes = []
     lo, hi = recommender.rating_scale
-    outside = int(np.count_nonzero((test.rating < lo) | (test.rating > hi)))
-    if outside:
-        notes.append(
-            f"{outside:,} ratings lie outside the model's scale {lo:g}-{hi:g}: is this the same scale?"
-        )
     unknown_user, unknown_book = users < 0, books < 0
     known = ~unknown_user & ~unknown_book
     overlap = 0 if own else _count_rated(recommender, users[known], books[known])
-    if overlap:
-        notes.append(
-            f"{overlap:,} of these ratings are in the model's own data (its training or validation part): "
-            "the error on them is not one on new ratings"
-        )
+    notes = _notes(test, (lo, hi), overlap)
     evaluation = ModelEvaluation(
         on=on,
         data=dataset.name,
@@ -374,16 +364,44 @@ def evaluate_model(
     if not top_n:
         return evaluation
     held = _in_model(recommender, users[known], books[known], test.rating[known], test.name)
+    threshold = default_like_threshold(lo, hi) if min_rating is None else float(min_rating)
+    ranked, popular = _top_n_beside_popular(recommender, train_part, held, k, threshold, max_readers)
+    return replace(evaluation, top_n=ranked, popular=popular, like_threshold=threshold)
+
+
+def _notes(test: Dataset, scale: tuple[float, float], overlap: int) -> list[str]:
+    """Sentences for the user about what the figures mean on this data."""
+    notes = []
+    lo, hi = scale
+    outside = int(np.count_nonzero((test.rating < lo) | (test.rating > hi)))
+    if outside:
+        notes.append(
+            f"{outside:,} ratings lie outside the model's scale {lo:g}-{hi:g}: is this the same scale?"
+        )
+    if overlap:
+        notes.append(
+            f"{overlap:,} of these ratings are in the model's own data (its training or validation part): "
+            "the error on them is not one on new ratings"
+        )
+    return notes
+
+
+def _top_n_beside_popular(
+    recommender: Recommender,
+    train_part: Dataset | None,
+    held: Dataset,
+    k: int,
+    threshold: float,
+    max_readers: int | None,
+) -> tuple[RankingMetrics, RankingMetrics]:
+    """Top-N quality of the model's lists and of most-popular lists, both excluding what readers had seen
+    (the training part of the model's own split, or everything the model's folder records)."""
     if train_part is not None:
         train_users, train_books = positions_in_model(recommender, train_part)
         seen = _in_model(recommender, train_users, train_books, train_part.rating, train_part.name)
     else:
         seen = seen_by_model(recommender)
-    threshold = default_like_threshold(lo, hi) if min_rating is None else float(min_rating)
-    ranked = evaluate_top_n(
-        recommender.scores_for, seen, held, k=k, min_rating=threshold, max_readers=max_readers
-    )
-    popular = evaluate_top_n(
-        popularity_scores(seen), seen, held, k=k, min_rating=threshold, max_readers=max_readers
-    )
-    return replace(evaluation, top_n=ranked, popular=popular, like_threshold=threshold)
+    options = {"k": k, "min_rating": threshold, "max_readers": max_readers}
+    ranked = evaluate_top_n(recommender.scores_for, seen, held, **options)
+    popular = evaluate_top_n(popularity_scores(seen), seen, held, **options)
+    return ranked, popular

@@ -165,39 +165,8 @@ def lr_find(
         raise ConfigError(f"no ratings to step over: {dataset.name} has {dataset.n_ratings} ratings")
     y_range = config.y_range or default_y_range(dataset.rating_min, dataset.rating_max)
     model = initial_model(dataset, config, y_range).to(torch_device).train()
-    users = torch.as_tensor(train_part.user_idx, dtype=torch.int64, device=torch_device)
-    books = torch.as_tensor(train_part.book_idx, dtype=torch.int64, device=torch_device)
-    stars = torch.as_tensor(train_part.rating, dtype=torch.float32, device=torch_device)
-    n = train_part.n_ratings
-    bs = min(config.bs or auto_batch_size(n), n)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=start_lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=config.wd
-    )
-    shuffle_seed = np.random.SeedSequence([config.seed, _SHUFFLE_STREAM]).generate_state(1, np.uint64)[0]
-    shuffle = torch.Generator().manual_seed(int(shuffle_seed) >> 1)
-    dropout = torch.Generator(device=torch_device if torch_device.type == "cuda" else "cpu")
-    model.set_dropout_generator(dropout.manual_seed(config.seed))
     lrs = start_lr * (end_lr / start_lr) ** (np.arange(n_steps) / (n_steps - 1))
-    raw: list[torch.Tensor] = []
-    order = torch.randperm(n, generator=shuffle).to(torch_device)
-    position = 0
-    for lr in lrs:
-        if position + bs > n:  # a fresh shuffle whenever a pass over the training part is used up
-            order, position = torch.randperm(n, generator=shuffle).to(torch_device), 0
-        rows = order[position : position + bs]
-        position += bs
-        for group in optimizer.param_groups:
-            group["lr"] = float(lr)
-        loss = nn.functional.mse_loss(model(users[rows], books[rows]), stars[rows])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        raw.append(loss.detach())
-        # Check for an explosion every 10 steps only: each check is a device synchronisation.
-        if len(raw) % 10 == 0 and _exploded(torch.stack(raw).cpu().numpy()):
-            break
-    model.set_dropout_generator(None)
-    raw_losses = torch.stack(raw).double().cpu().numpy()
+    raw_losses, bs = _sweep(model, train_part, config, lrs, torch_device)
     smoothed = _smooth(raw_losses)
     keep = _before_explosion(smoothed)
     stopped_early = keep < n_steps
@@ -232,6 +201,45 @@ def lr_find(
         bs=int(bs),
         config=config,
     )
+
+
+def _sweep(
+    model: Any, train_part: Dataset, config: TrainConfig, lrs: np.ndarray, torch_device: torch.device
+) -> tuple[np.ndarray, int]:
+    """One AdamW step per rate in ``lrs`` over shuffled mini-batches; the raw losses (until an explosion)
+    and the batch size used."""
+    users = torch.as_tensor(train_part.user_idx, dtype=torch.int64, device=torch_device)
+    books = torch.as_tensor(train_part.book_idx, dtype=torch.int64, device=torch_device)
+    stars = torch.as_tensor(train_part.rating, dtype=torch.float32, device=torch_device)
+    n = train_part.n_ratings
+    bs = min(config.bs or auto_batch_size(n), n)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=float(lrs[0]), betas=(0.9, 0.99), eps=1e-5, weight_decay=config.wd
+    )
+    shuffle_seed = np.random.SeedSequence([config.seed, _SHUFFLE_STREAM]).generate_state(1, np.uint64)[0]
+    shuffle = torch.Generator().manual_seed(int(shuffle_seed) >> 1)
+    dropout = torch.Generator(device=torch_device if torch_device.type == "cuda" else "cpu")
+    model.set_dropout_generator(dropout.manual_seed(config.seed))
+    raw: list[torch.Tensor] = []
+    order = torch.randperm(n, generator=shuffle).to(torch_device)
+    position = 0
+    for lr in lrs:
+        if position + bs > n:  # a fresh shuffle whenever a pass over the training part is used up
+            order, position = torch.randperm(n, generator=shuffle).to(torch_device), 0
+        rows = order[position : position + bs]
+        position += bs
+        for group in optimizer.param_groups:
+            group["lr"] = float(lr)
+        loss = nn.functional.mse_loss(model(users[rows], books[rows]), stars[rows])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        raw.append(loss.detach())
+        # Check for an explosion every 10 steps only: each check is a device synchronisation.
+        if len(raw) % 10 == 0 and _exploded(torch.stack(raw).cpu().numpy()):
+            break
+    model.set_dropout_generator(None)
+    return torch.stack(raw).double().cpu().numpy(), int(bs)
 
 
 def _smooth(raw: np.ndarray) -> np.ndarray:

@@ -302,8 +302,6 @@ def train(
     """
     started = time.perf_counter()
     config = config or TrainConfig()
-    callbacks = tuple(callbacks)
-    report = progress if callable(progress) else None
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if resume and folder is None:
         raise ConfigError("resume needs a checkpoint folder (checkpoint_dir)")
@@ -311,55 +309,11 @@ def train(
     if train_data.n_ratings == 0:
         raise ConfigError(f"no ratings to train on: {dataset.name} has {dataset.n_ratings} ratings")
     y_range = config.y_range or default_y_range(dataset.rating_min, dataset.rating_max)
-    epochs_done = 0
-
-    def on_batch(done: int, total: int) -> None:
-        if report is not None:
-            report(TrainProgress(epochs_done, config.epochs, done, total))
-
+    run = _Run(config, valid_data, folder, _fingerprint(train_data, valid_data), tuple(callbacks), progress)
     engine = create_engine(
-        initial_model(dataset, config, y_range), train_data, config, device=device, on_batch=on_batch
+        initial_model(dataset, config, y_range), train_data, config, device=device, on_batch=run.on_batch
     )
-    fingerprint = _fingerprint(train_data, valid_data)
-    history = _resume(engine, folder, config, fingerprint) if resume and folder is not None else []
-    for row in history:
-        for callback in callbacks:
-            callback(row)
-    checkpointed = epochs_done = len(history)
-    if report is not None:
-        report(TrainProgress(epochs_done, config.epochs))
-    try:
-        for epoch in range(epochs_done, config.epochs):
-            stats = _checked_epoch(engine, epoch, config, valid_data, folder)
-            history.append(stats)
-            epochs_done = epoch + 1
-            if folder is not None:
-                arrays, engine_values = engine.state()
-                values = {
-                    "format": modelfile.CHECKPOINT_FORMAT,
-                    "epoch": epoch + 1,
-                    "config": config.to_dict(),
-                    "data": fingerprint,
-                    "history": [row.to_dict() for row in history],
-                    "engine": engine_values,
-                }
-                modelfile.write_checkpoint(folder, arrays, values)
-                checkpointed = epoch + 1
-            if report is not None:
-                report(TrainProgress(epochs_done, config.epochs))
-            for callback in callbacks:
-                callback(stats)
-    except KeyboardInterrupt:
-        done = checkpointed if folder is not None else len(history)
-        where = (
-            f"the checkpoint after epoch {done} is in {folder}; resume to go on"
-            if folder is not None and done
-            else "nothing was saved"
-        )
-        raise TrainingInterrupted(
-            f"training interrupted in epoch {len(history) + 1} of {config.epochs}; {where}", done, folder
-        ) from None
-
+    history = run.epochs(engine, resume)
     last = history[-1] if history else None
     metrics: dict[str, Any] = {
         "valid_mse": last.valid_loss if last else None,
@@ -375,6 +329,72 @@ def train(
     return TrainResult(
         engine.finish(), config, tuple(history), metrics, train_data, valid_data, tuple(y_range)
     )
+
+
+@dataclass
+class _Run:
+    """One run's loop over epochs: callbacks, progress reports, checkpoints, the Ctrl-C message."""
+
+    config: TrainConfig
+    valid_data: Dataset
+    folder: Path | None
+    fingerprint: str
+    callbacks: tuple[Callback, ...]
+    progress: ProgressCallback | bool | None
+    epochs_done: int = 0
+
+    def report(self, batches_done: int = 0, batches: int = 0) -> None:
+        if callable(self.progress):
+            self.progress(TrainProgress(self.epochs_done, self.config.epochs, batches_done, batches))
+
+    def on_batch(self, done: int, total: int) -> None:
+        self.report(done, total)
+
+    def epochs(self, engine: Engine, resume: bool) -> list[EpochStats]:
+        """Run the remaining epochs; return every epoch's row (restored ones first)."""
+        config, folder = self.config, self.folder
+        history = _resume(engine, folder, config, self.fingerprint) if resume and folder is not None else []
+        for row in history:
+            for callback in self.callbacks:
+                callback(row)
+        checkpointed = self.epochs_done = len(history)
+        self.report()
+        try:
+            for epoch in range(self.epochs_done, config.epochs):
+                stats = _checked_epoch(engine, epoch, config, self.valid_data, folder)
+                history.append(stats)
+                self.epochs_done = epoch + 1
+                if folder is not None:
+                    self.checkpoint(engine, history)
+                    checkpointed = epoch + 1
+                self.report()
+                for callback in self.callbacks:
+                    callback(stats)
+        except KeyboardInterrupt:
+            done = checkpointed if folder is not None else len(history)
+            where = (
+                f"the checkpoint after epoch {done} is in {folder}; resume to go on"
+                if folder is not None and done
+                else "nothing was saved"
+            )
+            raise TrainingInterrupted(
+                f"training interrupted in epoch {len(history) + 1} of {config.epochs}; {where}", done, folder
+            ) from None
+        return history
+
+    def checkpoint(self, engine: Engine, history: list[EpochStats]) -> None:
+        """Everything a resumed run needs, in one atomically replaced file."""
+        assert self.folder is not None
+        arrays, engine_values = engine.state()
+        values = {
+            "format": modelfile.CHECKPOINT_FORMAT,
+            "epoch": len(history),
+            "config": self.config.to_dict(),
+            "data": self.fingerprint,
+            "history": [row.to_dict() for row in history],
+            "engine": engine_values,
+        }
+        modelfile.write_checkpoint(self.folder, arrays, values)
 
 
 def train_and_save(

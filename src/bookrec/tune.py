@@ -180,61 +180,15 @@ def tune(
     auto_bs = auto_batch_size(round(tuning_part.n_ratings * (1 - valid_pct)))  # what each trial's train picks
     if base.engine == "torch":
         batch_sizes = sorted({max(32, int(auto_bs * m)) for m in _BATCH_MULTIPLIERS})
-    callbacks = tuple(callbacks)
-    trials: list[TrialResult] = []
-
-    def settings(trial: Any) -> dict[str, Any]:
-        params = {
-            "n_factors": trial.suggest_int("n_factors", *space["n_factors"], log=True),
-            "lr": trial.suggest_float("lr", *space["lr"], log=True),
-            "wd": trial.suggest_float("wd", *space["wd"], log=True),
-            "epochs": trial.suggest_int("epochs", *space["epochs"]),
-        }
-        if batch_sizes:
-            params["bs"] = trial.suggest_categorical("bs", batch_sizes)
-        return params
-
-    def objective(trial: Any) -> float:
-        params = settings(trial)
-        config = TrainConfig(
-            model=base.model,
-            engine=base.engine,
-            optimizer=base.optimizer,
-            valid_pct=valid_pct,
-            seed=seed,
-            **params,
-        )
-        started = time.perf_counter()
-        try:
-            result = train(tuning_part, config, progress=False, device=device)
-        except TrainingDivergedError:
-            record = TrialResult(trial.number, params, None, time.perf_counter() - started, "diverged")
-            trials.append(record)
-            for callback in callbacks:
-                callback(record)
-            raise optuna.TrialPruned() from None
-        rmse = float(result.metrics["valid_rmse"])
-        record = TrialResult(trial.number, params, rmse, time.perf_counter() - started, "complete")
-        trials.append(record)
-        for callback in callbacks:
-            callback(record)
-        return rmse
-
+    objective = _Objective(tuning_part, base, space, batch_sizes, device, tuple(callbacks), optuna)
     started = time.perf_counter()
     with _quiet(optuna):
         sampler = optuna.samplers.TPESampler(seed=seed % 2**32)
         study = optuna.create_study(direction="minimize", sampler=sampler)
         # The measured defaults first: the search can only improve on them.
-        defaults = DEFAULTS[(base.model, base.optimizer)]
-        first = {
-            name: defaults[name] for name in ("n_factors", "lr", "wd", "epochs") if defaults[name] is not None
-        }
-        if "n_factors" in first and not space["n_factors"][0] <= first["n_factors"] <= space["n_factors"][1]:
-            del first["n_factors"]
-        if batch_sizes:
-            first["bs"] = auto_bs
-        study.enqueue_trial(first)
+        study.enqueue_trial(_first_trial(base, space, auto_bs if batch_sizes else None))
         study.optimize(objective, n_trials=n_trials, timeout=None if minutes is None else minutes * 60.0)
+    trials = objective.trials
     scored = [(t.rmse, t.number, t) for t in trials if t.rmse is not None]
     if not scored:
         raise ConfigError(
@@ -255,3 +209,68 @@ def tune(
         trials=tuple(trials),
         seconds=time.perf_counter() - started,
     )
+
+
+def _first_trial(base: TrainConfig, space: dict[str, Any], bs: int | None) -> dict[str, Any]:
+    """The measured defaults as a trial (factors dropped when outside the search space)."""
+    defaults = DEFAULTS[(base.model, base.optimizer)]
+    first = {
+        name: defaults[name] for name in ("n_factors", "lr", "wd", "epochs") if defaults[name] is not None
+    }
+    if "n_factors" in first and not space["n_factors"][0] <= first["n_factors"] <= space["n_factors"][1]:
+        del first["n_factors"]
+    if bs is not None:
+        first["bs"] = bs
+    return first
+
+
+@dataclass
+class _Objective:
+    """One trial: draw settings, train on the tuning part, report the validation RMSE (pruned if diverged)."""
+
+    tuning_part: Dataset
+    base: TrainConfig
+    space: dict[str, Any]
+    batch_sizes: list[int]
+    device: str | None
+    callbacks: tuple[Callable[[TrialResult], None], ...]
+    optuna: Any
+    trials: list[TrialResult] = field(default_factory=list)
+
+    def settings(self, trial: Any) -> dict[str, Any]:
+        space = self.space
+        params = {
+            "n_factors": trial.suggest_int("n_factors", *space["n_factors"], log=True),
+            "lr": trial.suggest_float("lr", *space["lr"], log=True),
+            "wd": trial.suggest_float("wd", *space["wd"], log=True),
+            "epochs": trial.suggest_int("epochs", *space["epochs"]),
+        }
+        if self.batch_sizes:
+            params["bs"] = trial.suggest_categorical("bs", self.batch_sizes)
+        return params
+
+    def record(self, record: TrialResult) -> None:
+        self.trials.append(record)
+        for callback in self.callbacks:
+            callback(record)
+
+    def __call__(self, trial: Any) -> float:
+        params = self.settings(trial)
+        base = self.base
+        config = TrainConfig(
+            model=base.model,
+            engine=base.engine,
+            optimizer=base.optimizer,
+            valid_pct=base.valid_pct,
+            seed=base.seed,
+            **params,
+        )
+        started = time.perf_counter()
+        try:
+            result = train(self.tuning_part, config, device=self.device)
+        except TrainingDivergedError:
+            self.record(TrialResult(trial.number, params, None, time.perf_counter() - started, "diverged"))
+            raise self.optuna.TrialPruned() from None
+        rmse = float(result.metrics["valid_rmse"])
+        self.record(TrialResult(trial.number, params, rmse, time.perf_counter() - started, "complete"))
+        return rmse

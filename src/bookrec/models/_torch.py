@@ -88,3 +88,19 @@ class SeededDropout(nn.Module):
 def as_array(tensor: torch.Tensor) -> Any:
     """A trained tensor as a float32 numpy array on the CPU."""
     return tensor.detach().cpu().numpy().astype("float32")
+
+
+def init_normal(embeddings: tuple[nn.Embedding, ...], std: float, generator: torch.Generator | None) -> None:
+    """Normal(0, std) weights drawn from ``generator`` (never from torch's global one)."""
+    with torch.no_grad():
+        for embedding in embeddings:
+            nn.init.normal_(embedding.weight, 0.0, std, generator=generator)
+
+
+def init_linear(layers: tuple[nn.Linear, ...], generator: torch.Generator | None) -> None:
+    """PyTorch's own Linear initialisation (Kaiming-uniform), drawn from ``generator``."""
+    with torch.no_grad():
+        for layer in layers:
+            bound = 1.0 / layer.in_features**0.5
+            nn.init.kaiming_uniform_(layer.weight, a=5**0.5, generator=generator)
+            nn.init.uniform_(layer.bias, -bound, bound, generator=generator)

@@ -121,7 +121,16 @@ class DotHead(ServingHead):
 @functools.cache
 def module_class() -> type:
     """The torch module ``DotBias``, defined on first use: serving never imports torch."""
-    from bookrec.models._torch import INIT_STD, RatingModel, check_range, nn, sigmoid_range, skip_init, torch
+    from bookrec.models._torch import (
+        INIT_STD,
+        RatingModel,
+        check_range,
+        init_normal,
+        nn,
+        sigmoid_range,
+        skip_init,
+        torch,
+    )
 
     class DotBias(RatingModel):
         """Biased matrix factorization squashed into the rating range (fastai's ``EmbeddingDotBias``).
@@ -172,9 +181,8 @@ def module_class() -> type:
             self.book_factors = skip_init(nn.Embedding, n_books, n_factors)
             self.user_bias = skip_init(nn.Embedding, n_users, 1)
             self.book_bias = skip_init(nn.Embedding, n_books, 1)
-            with torch.no_grad():
-                for emb in (self.user_factors, self.book_factors, self.user_bias, self.book_bias):
-                    nn.init.normal_(emb.weight, 0.0, init_std, generator=generator)
+            embeddings = (self.user_factors, self.book_factors, self.user_bias, self.book_bias)
+            init_normal(embeddings, init_std, generator)
 
         @property
         def n_factors(self) -> int:

@@ -181,34 +181,21 @@ def effective_book_bias(head: MlpHead, sample: int = 2000) -> np.ndarray:
 @functools.cache
 def module_class() -> type:
     """The torch module ``NeuralCF``, defined on first use: serving never imports torch."""
-    from bookrec.models._torch import (
-        INIT_STD,
-        RatingModel,
-        SeededDropout,
-        check_range,
-        embedding_size,
-        nn,
-        sigmoid_range,
-        skip_init,
-        torch,
-    )
+    from bookrec.models import _torch as t
+    from bookrec.models._torch import INIT_STD, RatingModel, nn, skip_init, torch
 
     class NeuralCF(RatingModel):
-        """Reader and book embeddings concatenated into a one-hidden-layer network (fastai's ``EmbeddingNN``).
+        """Embeddings concatenated into a one-hidden-layer network (fastai's ``EmbeddingNN``), trained on MSE.
 
-        ``r_hat(u, b) = lo + (hi - lo) * sigmoid(w2 · ReLU(W1 [e_u ; e_b] + c1) + c2)``, with embeddings of
-        fastai's sizes ``min(600, round(1.6 * n**0.56))`` by default. Training minimizes the mean squared
-        error with decoupled weight decay (AdamW).
+        ``r_hat(u, b) = lo + (hi - lo) * sigmoid(w2 · ReLU(W1 [e_u ; e_b] + c1) + c2)``.
 
         Args:
-            n_users: Number of readers.
-            n_books: Number of books.
-            user_factors: Reader embedding size; default by fastai's rule.
-            book_factors: Book embedding size; default by fastai's rule.
+            n_users, n_books: Readers and books.
+            user_factors, book_factors: Embedding sizes; default fastai's ``min(600, round(1.6 * n**0.56))``.
             n_hidden: Units of the hidden layer.
             dropout: Dropout probability after the hidden layer, in [0, 1).
             y_range: The open output interval ``(lo, hi)``.
-            init_std: Standard deviation of the normal initialisation of the embeddings.
+            init_std: Standard deviation of the embeddings' normal initialisation.
             generator: Source of the initial weights.
         """
 
@@ -228,26 +215,20 @@ def module_class() -> type:
             generator: torch.Generator | None = None,
         ) -> None:
             super().__init__()
-            user_factors = embedding_size(n_users) if user_factors is None else int(user_factors)
-            book_factors = embedding_size(n_books) if book_factors is None else int(book_factors)
+            user_factors = t.embedding_size(n_users) if user_factors is None else int(user_factors)
+            book_factors = t.embedding_size(n_books) if book_factors is None else int(book_factors)
             if min(n_users, n_books, user_factors, book_factors, n_hidden) < 1:
                 raise ValueError("NeuralCF sizes (readers, books, embeddings, hidden units) must be positive")
             if not 0.0 <= dropout < 1.0:
                 raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-            self.y_range = check_range(y_range)
+            self.y_range = t.check_range(y_range)
             self.user_factors = skip_init(nn.Embedding, n_users, user_factors)
             self.book_factors = skip_init(nn.Embedding, n_books, book_factors)
             self.hidden = skip_init(nn.Linear, user_factors + book_factors, n_hidden)
-            self.dropout = SeededDropout(dropout)
+            self.dropout = t.SeededDropout(dropout)
             self.output = skip_init(nn.Linear, n_hidden, 1)
-            with torch.no_grad():
-                for emb in (self.user_factors, self.book_factors):
-                    nn.init.normal_(emb.weight, 0.0, init_std, generator=generator)
-                for layer in (self.hidden, self.output):
-                    # PyTorch's own Linear initialisation (Kaiming-uniform), drawn from the generator.
-                    bound = 1.0 / layer.in_features**0.5
-                    nn.init.kaiming_uniform_(layer.weight, a=5**0.5, generator=generator)
-                    nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+            t.init_normal((self.user_factors, self.book_factors), init_std, generator)
+            t.init_linear((self.hidden, self.output), generator)
 
         def settings(self) -> dict[str, Any]:
             """Constructor keyword arguments (JSON-ready) that rebuild this architecture."""
@@ -277,7 +258,7 @@ def module_class() -> type:
             user_part = nn.functional.linear(self.user_factors(users), weight[:, :split])
             book_part = nn.functional.linear(self.book_factors(books), weight[:, split:], self.hidden.bias)
             x = self.dropout(torch.relu(user_part[user_pos] + book_part[book_pos]))
-            return sigmoid_range(self.output(x).squeeze(1), *self.y_range)
+            return t.sigmoid_range(self.output(x).squeeze(1), *self.y_range)
 
     NeuralCF.__qualname__ = "NeuralCF"
     return NeuralCF
