@@ -11,6 +11,7 @@ import pytest
 from bookrec.errors import ModelFileError
 from bookrec.modelfile import MANIFEST, WEIGHTS, last_model_path, remember_last_model
 from bookrec.recommender import Recommender
+from conftest import FIXTURES
 
 
 @pytest.fixture
@@ -120,3 +121,25 @@ def test_saved_files_get_ordinary_permissions(saved) -> None:
     assert folder.stat().st_mode & 0o777 == 0o777 & ~mask
     for path in folder.iterdir():
         assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path.name
+
+
+@pytest.mark.parametrize("kind", ["dot", "nn"])
+def test_folders_from_before_the_model_contract_still_load_and_answer_the_same(kind: str) -> None:
+    """Model format 1 as bookrec 0.1.0 wrote it (tests/fixtures/models-0.1.0, made by its make_models.py)."""
+    folder = FIXTURES / "models-0.1.0"
+    expected = json.loads((folder / "expected.json").read_text())[kind]
+    served = Recommender.load(folder / kind)
+    assert served.kind == kind
+    n_users, n_books = served.n_users, served.n_books
+    users, books = np.arange(n_users) % n_users, (np.arange(n_users) * 7) % n_books
+    np.testing.assert_allclose(
+        served.predict_positions(users, books), expected["predict_positions"], rtol=1e-6
+    )
+    assert [r.book_id for r in served.similar(1, k=5)] == expected["similar"]
+    for name, answer in (
+        ("recommend_for", served.recommend_for({1: 5.0, 2: 4.0, 3: 1.0}, k=5)),
+        ("recommend", served.recommend(1, k=5)),
+        ("biases", served.biases("highest", k=5)),
+    ):
+        assert [r.book_id for r in answer] == [row[0] for row in expected[name]], name
+        np.testing.assert_allclose([r.score for r in answer], [row[1] for row in expected[name]], rtol=1e-5)
