@@ -2,8 +2,9 @@
 
 Playwright for Python drives the system's Chromium (Debian's `chromium` package; no `playwright install`),
 against the app served on 127.0.0.1 on a free port. A reader types a title, picks a suggestion and reads the
-answer; the tests save a screenshot of each page to docs/screenshots/ (the README shows them; set
-BOOKREC_SCREENSHOTS to write them elsewhere).
+answer; the tests save a screenshot of each page to $BOOKREC_SCREENSHOTS (`make screenshots` sets it to
+docs/screenshots/, which the README shows), else to a folder in the system's temporary directory: a bare
+`pytest` never touches the committed screenshots.
 
 Without Chromium (or Playwright) the tests are skipped, with the reason; with BOOKREC_REQUIRE_BROWSER=1 (CI)
 they fail instead. BOOKREC_CHROMIUM names another Chromium or Chrome executable.
@@ -19,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -44,7 +46,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(
-    os.environ.get("BOOKREC_SCREENSHOTS") or Path(__file__).parents[1] / "docs" / "screenshots"
+    os.environ.get("BOOKREC_SCREENSHOTS") or Path(tempfile.gettempdir()) / "bookrec-screenshots"
 )
 VIEWPORT = {"width": 1400, "height": 1000}
 START_TIMEOUT_S = 60
