@@ -172,7 +172,7 @@ def _tree(root: Path) -> dict[str, bytes | None]:
 
 
 def _download(site: Site, path: str, sha256: str, **kwargs: object) -> Path:
-    options: dict[str, object] = {"progress": False, "timeout": 5, "retries": 0, **kwargs}
+    options: dict[str, object] = {"timeout": 5, "retries": 0, **kwargs}
     return download_goodbooks(site.url(path), sha256, **options)  # type: ignore[arg-type]
 
 
@@ -202,11 +202,14 @@ def test_download_fills_the_cache_and_keeps_the_verified_zip(site: Site, home: P
     ]
 
 
-def test_progress_bar_goes_to_stderr(site: Site, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _download(site, "/goodbooks-10k.zip", _sha(GOOD_ZIP), progress=True)
-    captured = capsys.readouterr()
-    assert "B/s" in captured.err or "100%" in captured.err
-    assert captured.out == ""
+def test_progress_reports_the_bytes_received_and_draws_nothing(
+    site: Site, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[tuple[int, int]] = []
+    _download(site, "/goodbooks-10k.zip", _sha(GOOD_ZIP), progress=lambda *call: calls.append(call))
+    assert calls[-1] == (len(GOOD_ZIP), len(GOOD_ZIP))
+    assert all(0 < received <= total == len(GOOD_ZIP) for received, total in calls)
+    assert capsys.readouterr() == ("", "")  # the bar is the command line's to draw
 
 
 def test_present_data_is_not_fetched_again_unless_forced(site: Site, home: Path) -> None:
@@ -267,7 +270,7 @@ def test_a_refused_connection_says_so(home: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(DownloadError, match=r"cannot connect \(Connection refused"):
-        download_goodbooks(f"http://127.0.0.1:{port}/x.zip", _sha(GOOD_ZIP), progress=False, retries=0)
+        download_goodbooks(f"http://127.0.0.1:{port}/x.zip", _sha(GOOD_ZIP), retries=0)
 
 
 def test_a_server_error_is_retried(site: Site, home: Path) -> None:
@@ -330,7 +333,7 @@ def test_malformed_arguments_are_refused_before_any_download(
     home: Path, url: str, sha256: str, options: dict[str, float], field: str
 ) -> None:
     with pytest.raises(ConfigError, match=f"^{field} must"):
-        download_goodbooks(url, sha256, progress=False, **options)  # type: ignore[arg-type]
+        download_goodbooks(url, sha256, **options)  # type: ignore[arg-type]
     assert not home.exists()
 
 
@@ -407,6 +410,13 @@ def test_cli_download_then_info_reads_it(site: Site, home: Path) -> None:
     assert info.exit_code == 0, info.output
     summary = json.loads(info.stdout)
     assert (summary["users"], summary["books"], summary["ratings"]) == (3, 3, 6)
+
+
+def test_progress_bar_goes_to_stderr(site: Site, home: Path) -> None:
+    code, out, err = _cli("--url", site.url("/goodbooks-10k.zip"), "--sha256", _sha(GOOD_ZIP), "--progress")
+    assert code == 0
+    assert out == f"goodbooks-10k is ready in {goodbooks_dir()}\n"
+    assert "B/s" in err or "100%" in err
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bookrec.cli import app
-from bookrec.data import synth
+from bookrec.data import load_dataset, synth
 from bookrec.data.synth import STAR_SHARES, generate_goodbooks, plant_model, synthesize
 from bookrec.errors import ConfigError, DataError
 from conftest import BOOKS_SAMPLE
@@ -176,6 +176,7 @@ def test_placeholder_books_and_their_rating_columns(tmp_path: Path) -> None:
     stars = books[[f"ratings_{s}" for s in range(1, 6)]].to_numpy()
     assert np.array_equal(stars.sum(axis=1), counts)
     assert "placeholder" in (tmp_path / "p" / "README.txt").read_text(encoding="utf-8")
+    assert load_dataset(tmp_path / "p").synthetic  # the loader knows the README's marker
 
 
 def test_refuses_a_folder_it_did_not_write(tmp_path: Path) -> None:
@@ -209,6 +210,15 @@ def test_an_interrupted_run_leaves_nothing_half_written(
         generate_goodbooks(tmp_path / "old", n_users=10, n_books=10, n_ratings=40, seed=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]  # no new folder, no temporary left
     assert _digests(tmp_path / "old") == before
+
+
+def test_progress_reports_each_stage_and_draws_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    calls: list[tuple[str, int, int]] = []
+    data = synthesize(20, 10, 200, seed=1, progress=lambda *call: calls.append(call))
+    stages = ["books", "model", "choosing books", "stars", "books.csv", "tags", "done"]
+    assert calls == [(stage, done, 6) for done, stage in enumerate(stages)]
+    assert capsys.readouterr() == ("", "")  # the bar is the command line's to draw
+    pd.testing.assert_frame_equal(data.ratings, synthesize(20, 10, 200, seed=1).ratings)
 
 
 @pytest.mark.parametrize(
@@ -248,6 +258,14 @@ def test_cli_writes_a_synthetic_data_set(tmp_path: Path) -> None:
     assert "SYNTHETIC" in result.stdout and "400" in result.stdout
     assert len(pd.read_csv(out / "ratings.csv")) == 400
     assert pd.read_csv(out / "books.csv")["title"].iloc[0].startswith("The Hunger Games")
+
+
+def test_cli_progress_bar_goes_to_stderr(tmp_path: Path) -> None:
+    args = ["synth", "--out", str(tmp_path / "s"), "--users", "20", "--books", "10", "--ratings", "200"]
+    result = runner.invoke(app, [*args, "--progress"])
+    assert result.exit_code == 0, result.output
+    assert "synth" in result.stderr and "6/6" in result.stderr
+    assert result.stdout.startswith("Wrote 200 SYNTHETIC ratings")
 
 
 def test_cli_help_says_the_ratings_are_synthetic() -> None:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
 from bookrec.cli import app
-from bookrec.data.download import GOODBOOKS_SHA256, GOODBOOKS_URL, download_goodbooks, goodbooks_ready
+from bookrec.data.download import (
+    GOODBOOKS_SHA256,
+    GOODBOOKS_URL,
+    DownloadProgress,
+    download_goodbooks,
+    goodbooks_ready,
+)
 from bookrec.data.paths import goodbooks_dir
 
 
@@ -79,7 +87,40 @@ def download(
         typer.echo(f"goodbooks-10k is already in {dest} (--force downloads it again)")
         return
     show = sys.stderr.isatty() if progress is None else progress
-    folder = download_goodbooks(
-        url, sha256, dest=dest, progress=show, timeout=timeout, retries=retries, force=force
-    )
+    with _progress_bar(show) as report_progress:
+        folder = download_goodbooks(
+            url, sha256, dest=dest, progress=report_progress, timeout=timeout, retries=retries, force=force
+        )
     typer.echo(f"goodbooks-10k is ready in {folder}")
+
+
+@contextmanager
+def _progress_bar(shown: bool) -> Iterator[DownloadProgress | None]:
+    """A bytes bar on stderr, fed by the callback this yields (None: no bar); it stays once complete.
+
+    The bar appears with the first bytes, so nothing is drawn when the kept zip is unpacked again.
+    """
+    if not shown:
+        yield None
+        return
+    from tqdm import tqdm
+
+    bars: list[tqdm] = []
+
+    def report(received: int, total: int) -> None:
+        if not bars:
+            # As pooch drew it: ASCII on Windows, whose consoles may lack the block characters.
+            windows = sys.platform == "win32"
+            bars.append(
+                tqdm(total=total or None, unit="B", unit_scale=True, ncols=79, ascii=windows, file=sys.stderr)
+            )
+        bar = bars[0]
+        if received < bar.n or bar.total != (total or None):
+            bar.reset(total=total or None)  # a new attempt after a failed one
+        bar.update(received - bar.n)
+
+    try:
+        yield report
+    finally:
+        for bar in bars:
+            bar.close()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from bookrec.cli import app
-from bookrec.data.synth import N_BOOKS, N_RATINGS, N_USERS, generate_goodbooks
+from bookrec.data.synth import N_BOOKS, N_RATINGS, N_USERS, SynthProgress, generate_goodbooks
 
 
 @app.command()
@@ -71,15 +73,16 @@ def synth(
     Then use it like the real data: bookrec info --data data/synth
     """
     show = sys.stderr.isatty() if progress is None else progress
-    report = generate_goodbooks(
-        out,
-        n_users=users,
-        n_books=books,
-        n_ratings=ratings,
-        books_csv=books_csv,
-        seed=seed,
-        progress=show,
-    )
+    with _progress_bar(show) as report_progress:
+        report = generate_goodbooks(
+            out,
+            n_users=users,
+            n_books=books,
+            n_ratings=ratings,
+            books_csv=books_csv,
+            seed=seed,
+            progress=report_progress,
+        )
     kind = "real goodbooks books" if report.real_books else "placeholder books"
     typer.echo(
         f"Wrote {report.n_ratings:,} SYNTHETIC ratings by {report.n_users:,} readers of {report.n_books:,} "
@@ -88,3 +91,27 @@ def synth(
     typer.echo(
         f"  plus {report.n_to_read:,} to-read pairs and {report.n_book_tags:,} book tags; see README.txt"
     )
+
+
+@contextmanager
+def _progress_bar(shown: bool) -> Iterator[SynthProgress | None]:
+    """A transient bar of the drawing stages on stderr, fed by the callback this yields (None: no bar)."""
+    if not shown:
+        yield None
+        return
+    from tqdm import tqdm
+
+    bars: list[tqdm] = []
+
+    def report(stage: str, done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, desc="synth", unit="step", file=sys.stderr, leave=False))
+        bar = bars[0]
+        bar.update(done - bar.n)
+        bar.set_postfix_str(stage)
+
+    try:
+        yield report
+    finally:
+        for bar in bars:
+            bar.close()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from bookrec.data.dataset import Dataset, LoadReport
 from bookrec.data.ids import IdMap
-from bookrec.data.load import Dataset, DataSource, LoadReport, load_dataset
+from bookrec.data.load import load_dataset
+from bookrec.data.rated import RatedBooks
+from bookrec.data.sources import DataSource
 from bookrec.data.split import holdout_per_reader, last_k_per_reader, random_split
 
 __all__ = [
@@ -11,6 +14,7 @@ __all__ = [
     "Dataset",
     "IdMap",
     "LoadReport",
+    "RatedBooks",
     "holdout_per_reader",
     "last_k_per_reader",
     "load_dataset",

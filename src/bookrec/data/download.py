@@ -5,6 +5,10 @@ matches. Around it this module adds what pooch leaves to the caller: retries onl
 (time-outs, dropped connections, 5xx answers), one-line errors, and an atomic unpack. Whatever fails, the
 cache keeps its last good state: the unpacked folder and the kept zip are replaced only by complete, verified
 ones, and no temporary file or folder is left behind.
+
+It draws no progress bar: ``download_goodbooks`` reports the bytes received to a callback, and the command
+line draws the bar. pooch and requests are imported only when a download runs, so that importing this
+module (``goodbooks_ready``) stays cheap.
 """
 
 from __future__ import annotations
@@ -18,22 +22,23 @@ import tempfile
 import time
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import pooch
-import requests
-import urllib3.exceptions
 
 from bookrec._files import replace_folder
 from bookrec.data.paths import bookrec_home, goodbooks_dir
 from bookrec.errors import ConfigError, DownloadError
 
+if TYPE_CHECKING:
+    import requests
+
 __all__ = [
     "GOODBOOKS_SHA256",
     "GOODBOOKS_URL",
     "REQUIRED_FILES",
+    "DownloadProgress",
     "download_goodbooks",
     "goodbooks_ready",
     "unpack_goodbooks_zip",
@@ -47,6 +52,13 @@ GOODBOOKS_SHA256 = "261b97b56db61f3fb2ce5aadbb13704d30179fcc986c17ace665a0af9ed0
 
 REQUIRED_FILES = ("ratings.csv", "books.csv")
 """The files a goodbooks-10k folder must hold; the release has more (tags, to_read), which are kept too."""
+
+DownloadProgress = Callable[[int, int], None]
+"""A progress callback, ``progress(received, total)``, called as bytes arrive.
+
+``received`` counts the bytes so far (again from 0 when a failed attempt is retried); ``total`` is the file's
+size in bytes, 0 when the server does not say.
+"""
 
 _ZIP_NAME = "goodbooks-10k.zip"
 # 408 Request Timeout, 425 Too Early, 429 Too Many Requests and the 5xx answers may pass on a second try;
@@ -74,7 +86,7 @@ def download_goodbooks(
     sha256: str = GOODBOOKS_SHA256,
     *,
     dest: str | os.PathLike[str] | None = None,
-    progress: bool = True,
+    progress: DownloadProgress | bool | None = None,
     timeout: float = 60.0,
     retries: int = 3,
     force: bool = False,
@@ -89,7 +101,8 @@ def download_goodbooks(
         url: Where to fetch the release zip; any http(s) mirror of it will do.
         sha256: The zip's expected SHA-256, 64 hexadecimal digits (a ``sha256:`` prefix is allowed).
         dest: The folder to unpack into. Default: ``goodbooks_dir()``, where loading looks.
-        progress: Show a progress bar on stderr while downloading.
+        progress: Called as bytes arrive (see ``DownloadProgress``); None (or a bool, as older callers
+            passed) reports nothing.
         timeout: Seconds to wait for the server to connect or send more bytes, per attempt.
         retries: Further attempts after a time-out, a dropped connection or a 5xx answer, waiting 1 s,
             2 s, ... between them. A 404 or a checksum mismatch is not retried.
@@ -107,6 +120,7 @@ def download_goodbooks(
     dest = goodbooks_dir() if dest is None else Path(dest)
     if goodbooks_ready(dest) and not force:
         return dest
+    import pooch
 
     kept_zip = bookrec_home() / "downloads" / _ZIP_NAME
     with _disk_errors():
@@ -165,9 +179,22 @@ def _check_arguments(url: str, sha256: str, timeout: float, retries: int) -> str
     return digest
 
 
-def _fetch(url: str, sha256: str, folder: Path, *, progress: bool, timeout: float, retries: int) -> Path:
+def _fetch(
+    url: str,
+    sha256: str,
+    folder: Path,
+    *,
+    progress: DownloadProgress | bool | None,
+    timeout: float,
+    retries: int,
+) -> Path:
     """Download ``url`` into ``folder`` with pooch, verified against ``sha256``, retrying what may pass."""
-    downloader = pooch.HTTPDownloader(progressbar=progress, timeout=timeout)
+    import pooch
+    import requests
+
+    # True/False (what older callers passed for pooch's own bar) report nothing: the CLI draws bars.
+    bar = _ProgressReporter(progress) if callable(progress) else False
+    downloader = pooch.HTTPDownloader(progressbar=bar, timeout=timeout)
     for attempt in range(1, retries + 2):
         try:
             with _quiet_pooch():
@@ -191,12 +218,51 @@ def _fetch(url: str, sha256: str, folder: Path, *, progress: bool, timeout: floa
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+class _ProgressReporter:
+    """A stand-in for pooch's tqdm bar that passes the bytes received on to a ``DownloadProgress`` callback.
+
+    pooch sets ``total`` as each attempt starts and calls ``update`` per chunk; once the file is complete,
+    ``reset``, ``update(total)`` and ``close``.
+    """
+
+    def __init__(self, progress: DownloadProgress) -> None:
+        self._progress = progress
+        self._total = 0
+        self._received = 0
+
+    def __bool__(self) -> bool:
+        return True  # pooch feeds the object only when it is true
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    @total.setter
+    def total(self, total: int) -> None:
+        self._total = int(total)
+        self._received = 0
+
+    def update(self, n: int) -> None:
+        # pooch counts whole chunks, so the count may pass the size before its final reset().
+        self._received += int(n)
+        received = min(self._received, self._total) if self._total else self._received
+        self._progress(received, self._total)
+
+    def reset(self) -> None:
+        self._received = 0
+
+    def close(self) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def _disk_errors() -> Iterator[None]:
     """Turn a failure to write the cache (permissions, full disk) into one line naming the file."""
     try:
         yield
     except OSError as error:
+        import requests
+
         if isinstance(error, requests.RequestException):  # requests' errors are OSErrors too
             raise
         where = f" {error.filename}" if error.filename else ""
@@ -206,6 +272,8 @@ def _disk_errors() -> Iterator[None]:
 @contextlib.contextmanager
 def _quiet_pooch() -> Iterator[None]:
     """Mute pooch's "Downloading data from ... to file <temporary path>" line for one call, then restore."""
+    import pooch
+
     logger = pooch.get_logger()
     level = logger.level
     logger.setLevel(logging.WARNING)
@@ -217,6 +285,8 @@ def _quiet_pooch() -> Iterator[None]:
 
 def _is_transient(error: requests.RequestException) -> bool:
     """Whether another attempt may succeed: time-outs, lost connections and 408/429/5xx answers."""
+    import requests
+
     if isinstance(error, requests.HTTPError):
         return error.response is not None and error.response.status_code in _TRANSIENT_STATUS
     return isinstance(
@@ -226,6 +296,9 @@ def _is_transient(error: requests.RequestException) -> bool:
 
 def _is_timeout(error: BaseException) -> bool:
     """Whether a time-out caused ``error``; requests wraps one in the body as a ConnectionError."""
+    import requests
+    import urllib3.exceptions
+
     seen: BaseException | None = error
     for _ in range(10):  # the chain is short; the bound guards against cycles
         if seen is None:
@@ -242,6 +315,8 @@ def _request_error(
     url: str, error: requests.RequestException, *, timeout: float, attempts: int
 ) -> DownloadError:
     """One line for a failed request: the HTTP status, the time-out or the connection problem, and the URL."""
+    import requests
+
     tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
     if isinstance(error, requests.HTTPError) and error.response is not None:
         status = f"HTTP {error.response.status_code} {error.response.reason or ''}".rstrip()

@@ -1,0 +1,132 @@
+"""The columnar cache of parsed ratings: one folder per cache key, rebuilt (never trusted) when unreadable.
+
+A folder holds ``.npy`` arrays (read with ``allow_pickle=False``), a Parquet books table and ``meta.json``.
+Its name is a SHA-256 over the source files' bytes and every option that changes the parse, so a changed
+file or option never reads an old cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bookrec._files import ordinary_permissions
+from bookrec.data.dataset import Dataset, LoadReport
+from bookrec.data.ids import IdMap
+from bookrec.data.sources import DataSource, _Files, _is_synthetic
+from bookrec.errors import DataError
+
+CACHE_FORMAT = 2
+"""Bump when the cache layout or the parsing rules change, so old caches are never misread."""
+
+_ARRAYS = ("user_idx", "book_idx", "rating", "user_ids", "book_ids")
+
+
+def _cache_key(source: DataSource, files: _Files) -> str:
+    """SHA-256 over the source files' bytes and every option that changes the parse."""
+    digest = hashlib.sha256()
+    for path in files.hashed:
+        try:
+            with open(path, "rb") as handle:
+                digest.update(hashlib.file_digest(handle, "sha256").digest())
+        except OSError as error:
+            raise DataError(f"{path}: cannot be read: {error.strerror}") from None
+    options = {
+        "format": CACHE_FORMAT,
+        "goodbooks": source.is_goodbooks,
+        "members": [files.ratings if files.archive else "", files.books if files.archive else ""],
+        "cols": [source.user_col, source.item_col, source.rating_col],
+        "sep": source.sep,
+        "encoding": source.encoding,
+        "limit": source.limit,
+        "scale": source.rating_scale,
+        "synthetic": _is_synthetic(files),
+    }
+    digest.update(json.dumps(options, sort_keys=True).encode())
+    return digest.hexdigest()[:32]
+
+
+def _read_cache(folder: Path) -> Dataset | None:
+    """The cached dataset, or None when absent or unreadable (then it is rebuilt, never trusted)."""
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != CACHE_FORMAT:
+            return None
+        arrays = {name: np.load(folder / f"{name}.npy", allow_pickle=False) for name in _ARRAYS}
+        books = pq.read_table(folder / "books.parquet").to_pandas()
+        n = arrays["rating"].shape[0]
+        if arrays["user_idx"].shape[0] != n or arrays["book_idx"].shape[0] != n or n != meta["ratings"]:
+            return None
+    except (OSError, ValueError, KeyError, pa.ArrowException):
+        return None
+    return Dataset(
+        user_idx=arrays["user_idx"],
+        book_idx=arrays["book_idx"],
+        rating=arrays["rating"],
+        users=IdMap(arrays["user_ids"]),
+        books=IdMap(arrays["book_ids"]),
+        rating_min=meta["rating_min"],
+        rating_max=meta["rating_max"],
+        books_table=books,
+        name=meta["name"],
+        source_hash=meta["source_hash"],
+        report=LoadReport(**meta["report"]),
+        synthetic=bool(meta.get("synthetic", False)),
+    )
+
+
+def _write_cache(dataset: Dataset, folder: Path) -> None:
+    """Write the cache into a temporary folder, then rename it into place: never half-written."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError:
+        return  # a read-only cache folder only costs speed
+    try:
+        arrays = {
+            "user_idx": dataset.user_idx,
+            "book_idx": dataset.book_idx,
+            "rating": dataset.rating,
+            "user_ids": dataset.users.ids,
+            "book_ids": dataset.books.ids,
+        }
+        for name, array in arrays.items():
+            np.save(staging / f"{name}.npy", array, allow_pickle=False)
+        table = dataset.books_table.copy()
+        table["year"] = table["year"].astype("Int64")
+        pq.write_table(pa.Table.from_pandas(table, preserve_index=False), staging / "books.parquet")
+        meta = {
+            "format": CACHE_FORMAT,
+            "ratings": dataset.n_ratings,
+            "rating_min": dataset.rating_min,
+            "rating_max": dataset.rating_max,
+            "name": dataset.name,
+            "source_hash": dataset.source_hash,
+            "synthetic": dataset.synthetic,
+            "report": {
+                "rows_read": dataset.report.rows_read,
+                "duplicates_dropped": dataset.report.duplicates_dropped,
+                "unknown_books": dataset.report.unknown_books,
+            },
+        }
+        (staging / "meta.json").write_text(json.dumps(meta))
+        ordinary_permissions(staging)
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        os.replace(staging, folder)
+    except OSError:
+        pass
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,197 @@
+"""``Dataset``: ratings as contiguous positions, the id maps back and the books table; and ``LoadReport``."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bookrec.data.books import _books_for
+from bookrec.data.ids import IdMap
+
+__all__ = ["Dataset", "LoadReport"]
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What loading noticed and repaired, for the user to read.
+
+    Attributes:
+        rows_read: Rating rows in the file (after ``limit``).
+        duplicates_dropped: Repeated (reader, book) pairs; the last rating of each was kept.
+        unknown_books: Rated book ids absent from the books file; kept, with a placeholder title.
+    """
+
+    rows_read: int = 0
+    duplicates_dropped: int = 0
+    unknown_books: int = 0
+
+    def notes(self) -> list[str]:
+        """One sentence per repair, empty when the file was clean."""
+        notes = []
+        if self.duplicates_dropped:
+            notes.append(
+                f"{self.duplicates_dropped:,} duplicate (reader, book) pairs: kept the last rating of each"
+            )
+        if self.unknown_books:
+            notes.append(f"{self.unknown_books:,} rated book ids are not in the books file: kept, untitled")
+        return notes
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Ratings as contiguous indices plus the maps back to ids and the books' metadata.
+
+    Attributes:
+        user_idx: Reader position of each rating (int32).
+        book_idx: Book position of each rating (int32).
+        rating: The ratings (float32), in file order.
+        users: Reader ids by position.
+        books: Book ids by position.
+        rating_min: Bottom of the rating scale.
+        rating_max: Top of the rating scale.
+        books_table: One row per book position: book_id, title, authors, year, average_rating,
+            ratings_count (Goodreads'), n_ratings (in this data), image_url, small_image_url, goodreads_url.
+        name: Where the data came from, for people.
+        source_hash: SHA-256 over the source files and parse options (identifies the training data).
+        report: What loading repaired.
+        synthetic: True when the ratings were generated (``bookrec synth``), not given by real readers.
+    """
+
+    user_idx: np.ndarray
+    book_idx: np.ndarray
+    rating: np.ndarray
+    users: IdMap
+    books: IdMap
+    rating_min: float
+    rating_max: float
+    books_table: pd.DataFrame
+    name: str = "in-memory"
+    source_hash: str = ""
+    report: LoadReport = field(default_factory=LoadReport)
+    synthetic: bool = False
+
+    @property
+    def n_users(self) -> int:
+        """Number of distinct readers."""
+        return len(self.users)
+
+    @property
+    def n_books(self) -> int:
+        """Number of distinct books."""
+        return len(self.books)
+
+    @property
+    def n_ratings(self) -> int:
+        """Number of ratings."""
+        return int(self.rating.shape[0])
+
+    @property
+    def rating_scale(self) -> tuple[float, float]:
+        """(min, max) of the rating scale."""
+        return (self.rating_min, self.rating_max)
+
+    def subset(self, rows: np.ndarray) -> Dataset:
+        """The same readers, books and metadata with only the ratings at ``rows`` (a split's part)."""
+        return replace(
+            self, user_idx=self.user_idx[rows], book_idx=self.book_idx[rows], rating=self.rating[rows]
+        )
+
+    def histogram(self) -> dict[float, int]:
+        """How many ratings each rating value has, in ascending order of value."""
+        values, counts = np.unique(self.rating, return_counts=True)
+        return {float(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+    def summary(self) -> dict[str, Any]:
+        """The figures ``bookrec info`` shows, as plain JSON-ready values."""
+        return {
+            "name": self.name,
+            "users": self.n_users,
+            "books": self.n_books,
+            "ratings": self.n_ratings,
+            "rating_min": self.rating_min,
+            "rating_max": self.rating_max,
+            "rating_mean": float(self.rating.mean()) if self.n_ratings else None,
+            "density": self.n_ratings / max(1, self.n_users * self.n_books),
+            "histogram": {_format_value(k): v for k, v in self.histogram().items()},
+            "duplicates_dropped": self.report.duplicates_dropped,
+            "unknown_books": self.report.unknown_books,
+            "synthetic": self.synthetic,
+            "source_hash": self.source_hash,
+        }
+
+    @classmethod
+    def from_ratings(
+        cls,
+        user_ids: Sequence[Any] | np.ndarray,
+        book_ids: Sequence[Any] | np.ndarray,
+        ratings: Sequence[float] | np.ndarray,
+        *,
+        rating_scale: tuple[float, float] | None = None,
+        books: pd.DataFrame | None = None,
+        name: str = "in-memory",
+    ) -> Dataset:
+        """Build a dataset from arrays (tests, notebooks): duplicates keep the last rating.
+
+        Args:
+            user_ids: Reader id of each rating.
+            book_ids: Book id of each rating.
+            ratings: The ratings.
+            rating_scale: (min, max); default the data's own range.
+            books: Optional metadata with a ``book_id`` column and at least ``title``.
+            name: A label for people.
+        """
+        values = np.asarray(ratings, dtype=np.float64)
+        scale = rating_scale or ((float(values.min()), float(values.max())) if values.size else (0.0, 1.0))
+        digest = hashlib.sha256()
+        for part in (np.asarray(user_ids), np.asarray(book_ids), values):
+            digest.update(
+                np.ascontiguousarray(part).tobytes() if part.dtype != object else repr(part).encode()
+            )
+        return _assemble(
+            np.asarray(user_ids), np.asarray(book_ids), values, scale, books, name, digest.hexdigest()
+        )
+
+
+def _format_value(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _assemble(
+    users: np.ndarray,
+    items: np.ndarray,
+    values: np.ndarray,
+    scale: tuple[float, float],
+    books: pd.DataFrame | None,
+    name: str,
+    key: str,
+) -> Dataset:
+    """Factorize ids, drop duplicate pairs (keeping the last), and attach the books table."""
+    rows_read = int(values.shape[0])
+    user_map, user_idx = IdMap.factorize(users)
+    book_map, book_idx = IdMap.factorize(items)
+    pair = user_idx.astype(np.int64) * max(1, len(book_map)) + book_idx
+    repeated = pd.Series(pair).duplicated(keep="last").to_numpy()
+    n_duplicates = int(repeated.sum())
+    if n_duplicates:
+        keep = ~repeated
+        user_idx, book_idx, values = user_idx[keep], book_idx[keep], values[keep]
+    counts = np.bincount(book_idx, minlength=len(book_map))
+    table, unknown = _books_for(book_map, counts, books)
+    return Dataset(
+        user_idx=np.ascontiguousarray(user_idx, dtype=np.int32),
+        book_idx=np.ascontiguousarray(book_idx, dtype=np.int32),
+        rating=np.ascontiguousarray(values, dtype=np.float32),
+        users=user_map,
+        books=book_map,
+        rating_min=float(scale[0]),
+        rating_max=float(scale[1]),
+        books_table=table,
+        name=name,
+        source_hash=key,
+        report=LoadReport(rows_read=rows_read, duplicates_dropped=n_duplicates, unknown_books=unknown),
+    )
