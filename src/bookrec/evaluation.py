@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bookrec.data.load import Dataset
+from bookrec.data.dataset import Dataset
 from bookrec.data.split import random_split
 from bookrec.errors import ConfigError, DataError, ModelFileError
 from bookrec.metrics import (

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from bookrec.config import TrainConfig, auto_batch_size
-from bookrec.data.load import Dataset
+from bookrec.data.dataset import Dataset
 from bookrec.data.split import random_split
 from bookrec.errors import ConfigError, TrainingDivergedError
 from bookrec.models.base import default_y_range

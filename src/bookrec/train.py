@@ -22,7 +22,7 @@ import numpy as np
 
 from bookrec import modelfile
 from bookrec.config import DEFAULTS, ENGINES, MODELS, OPTIMIZERS, TrainConfig, auto_batch_size
-from bookrec.data.load import Dataset
+from bookrec.data.dataset import Dataset
 from bookrec.data.rated import RatedBooks
 from bookrec.data.split import random_split
 from bookrec.engines import create_engine

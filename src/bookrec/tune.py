@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bookrec.config import DEFAULTS, TrainConfig, auto_batch_size
-from bookrec.data.load import Dataset
+from bookrec.data.dataset import Dataset
 from bookrec.data.split import random_split
 from bookrec.errors import BookrecError, ConfigError, TrainingDivergedError
 from bookrec.train import train

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bookrec.data.load import Dataset
+from bookrec.data.dataset import Dataset
 from bookrec.errors import ConfigError
 
 
