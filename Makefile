@@ -22,12 +22,12 @@ $(BIN)/python:
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[test,app]"
+	$(BIN)/pip install --quiet -e ".[test,app,plot]"
 	touch $@
 
 $(VENV)/.installed-app: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[app]"
+	$(BIN)/pip install --quiet -e ".[app,plot]"
 	touch $@
 
 run: $(VENV)/.installed-app
@@ -38,8 +38,8 @@ run: $(VENV)/.installed-app
 	$(BIN)/bookrec app $(MODEL_DIR) --port $(PORT)
 
 test: $(VENV)/.installed-test browser
-	$(BIN)/ruff check src tests benchmarks docs/make_walkthrough.py
-	$(BIN)/ruff format --check src tests benchmarks docs/make_walkthrough.py
+	$(BIN)/ruff check src tests benchmarks docs/make_walkthrough.py docs/import_graph.py
+	$(BIN)/ruff format --check src tests benchmarks docs/make_walkthrough.py docs/import_graph.py
 	BOOKREC_SCREENSHOTS=$(VENV)/screenshots $(BIN)/python -m pytest -q
 
 # The README's screenshots of the app, made by the browser test against a planted-structure model.

@@ -8,10 +8,12 @@ shown.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -341,17 +343,43 @@ def test_about_shows_data_settings_metrics_and_the_learning_curve(serve: Path) -
     assert not at.warning  # real (here: planted, not synthetic) data
 
 
-def test_about_says_plainly_when_the_data_were_synthetic(
+@pytest.mark.parametrize("synthetic", [False, True])
+def test_about_shows_the_synthetic_banner_only_for_a_model_trained_on_synthetic_ratings(
+    synthetic: bool,
+    goodbooks_folder: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("bookrec.train")
+    from bookrec.data import load_dataset
+    from bookrec.train import TrainConfig, train
+
+    dataset = dataclasses.replace(load_dataset(goodbooks_folder()), synthetic=synthetic)
+    folder = train(dataset, TrainConfig(epochs=2)).save(tmp_path / "model")
+    monkeypatch.setenv(MODEL_ENV, str(folder))
+    at = open_page("about")
+    assert_clean(at)
+    banners = [w.value for w in at.warning if "SYNTHETIC" in w.value]
+    if synthetic:
+        assert banners == [
+            "This model was trained on SYNTHETIC ratings, not on real readers' ratings: its answers show "
+            "how bookrec works, not what readers like."
+        ]
+    else:
+        assert banners == []  # the manifest's flag decides, not the word "synthetic" among its keys
+
+
+def test_the_synthetic_banner_follows_the_manifest_not_the_data_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = tmp_path / "synth"
+    data = tmp_path / "synthetic-looking"
     data.mkdir()
     (data / "README.txt").write_text("SYNTHETIC DATA: the ratings in this folder are SYNTHETIC.\n")
-    manifest = {**MANIFEST, "data": {"name": str(data), "n_train": 10, "n_valid": 2}}
+    manifest = {**MANIFEST, "data": {"name": str(data), "synthetic": False, "n_train": 10, "n_valid": 2}}
     monkeypatch.setenv(MODEL_ENV, str(save_model(tmp_path / "model", manifest)))
     at = open_page("about")
     assert_clean(at)
-    assert "SYNTHETIC ratings" in at.warning[0].value
+    assert not at.warning
 
 
 def test_about_a_model_without_history_or_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

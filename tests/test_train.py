@@ -287,7 +287,7 @@ def test_cli_json_prints_one_line_of_metrics(ratings_csv: Path, tmp_path: Path) 
 
 @pytest.mark.parametrize(
     ("args", "field"),
-    [(("--lr", "-0.5"), "lr"), (("--factors", "0"), "n_factors"), (("--valid-pct", "1.5"), "valid_pct")],
+    [(("--lr", "-0.5"), "--lr"), (("--factors", "0"), "--factors"), (("--valid-pct", "1.5"), "--valid-pct")],
 )
 def test_cli_bad_settings_give_one_line_and_status_2(
     ratings_csv: Path, args: tuple[str, ...], field: str

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from bookrec.data import Dataset, DataSource, load_dataset
 from bookrec.errors import (
     BookrecError,
     ConfigError,
@@ -22,9 +21,12 @@ from bookrec.errors import (
 
 __version__ = "0.1.0"
 
-# Public names whose modules import torch or numba: loaded on first use (PEP 562). The training function
-# is `bookrec.train.train`: `bookrec.train` names its module, which a lazy alias would shadow.
+# Public names whose modules import pandas, torch or numba: loaded on first use (PEP 562). The training
+# function is `bookrec.train.train`: `bookrec.train` names its module, which a lazy alias would shadow.
 _LAZY = {
+    "Dataset": "bookrec.data",
+    "DataSource": "bookrec.data",
+    "load_dataset": "bookrec.data",
     "DotBias": "bookrec.models",
     "NeuralCF": "bookrec.models",
     "TrainConfig": "bookrec.config",

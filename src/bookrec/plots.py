@@ -1,7 +1,8 @@
 """Pictures as PNGs: the map of books (PCA of book vectors), as in the blog; the learning-rate finder's curve.
 
-matplotlib is imported here, not by ``import bookrec``; figures are made with the object API (no pyplot
-global state) and written atomically.
+matplotlib is an optional extra (``pip install 'bookrec[plot]'``), imported by the functions that draw, not by
+``import bookrec``; without it they raise a ``BookrecError`` that says how to install it. Figures are made
+with the object API (no pyplot global state) and written atomically.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,35 @@ from bookrec._files import ordinary_permissions
 from bookrec.errors import BookrecError
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from bookrec.lr_find import LrFindResult
+
+INSTALL = "pip install 'bookrec[plot]'"
+"""The command that installs what the plots need."""
+
+
+def require_matplotlib() -> None:
+    """Check that matplotlib can be imported (a command calls this before its work, not after).
+
+    Raises:
+        BookrecError: matplotlib is not installed; the message says how to install it.
+    """
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise BookrecError(f"plots need matplotlib, which is not installed: {INSTALL}") from None
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A figure drawn by the Agg canvas, without pyplot (no global state)."""
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=110)
+    FigureCanvasAgg(figure)
+    return figure
 
 
 def _short(title: str, width: int = 32) -> str:
@@ -44,15 +73,14 @@ def plot_book_map(
         y: Component on the vertical axis.
         n_labels: How many of the most-rated books get their title written beside their point.
         title: Figure title.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
+    Raises:
+        BookrecError: matplotlib is not installed, or the PNG cannot be written.
+    """
     for column in (x, y):
         if column not in frame.columns:
             raise BookrecError(f"the map has no component {column!r}; choose pc1, pc2 or pc3")
-    figure = Figure(figsize=(13, 10), dpi=110)
-    FigureCanvasAgg(figure)
+    figure = _figure(13, 10)
     axes = figure.add_subplot()
     sizes = 8 + 40 * (frame["n_ratings"] / max(1, frame["n_ratings"].max())) ** 0.5
     axes.scatter(frame[x], frame[y], s=sizes, alpha=0.45, color="#3b6ea8", linewidths=0)
@@ -83,7 +111,7 @@ def plot_book_map(
     return _save_png(figure, out)
 
 
-def _save_png(figure: Any, out: str | os.PathLike[str]) -> Path:
+def _save_png(figure: Figure, out: str | os.PathLike[str]) -> Path:
     """Write ``figure`` as a PNG atomically: a crash mid-write never leaves half a picture at ``out``."""
     target = Path(out)
     try:
@@ -109,12 +137,11 @@ def plot_lr_find(result: LrFindResult, out: str | os.PathLike[str], *, title: st
         result: What ``bookrec.lr_find.lr_find`` returned.
         out: PNG path (written atomically).
         title: Figure title (default: names the model and the suggested rate).
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(8, 5), dpi=110)
-    FigureCanvasAgg(figure)
+    Raises:
+        BookrecError: matplotlib is not installed, or the PNG cannot be written.
+    """
+    figure = _figure(8, 5)
     axes = figure.add_subplot()
     lrs, losses = result.lrs, result.losses
     axes.plot(lrs, result.raw_losses, color="#9bb7d4", linewidth=0.8, alpha=0.6, label="mini-batch loss")

@@ -30,8 +30,9 @@ _ARTICLE = re.compile(r"^(the|a|an) ")
 def normalize_title(text: str) -> str:
     """Casefold, drop accents, punctuation and a trailing series note: the key for exact matching."""
     text = _SERIES.sub("", str(text))
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    if not text.isascii():  # ASCII has nothing to decompose: skipping it halves loading a model's titles
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = _NON_WORD.sub(" ", text.casefold().replace("'", ""))
     return _SPACES.sub(" ", text).strip()
 
@@ -86,10 +87,11 @@ class TitleIndex:
         by_popularity = [int(i) for i in np.argsort(-self._popularity, kind="stable")]
         for idx in by_popularity:
             self._exact.setdefault(self._normalized[idx], idx)
+        short = {idx: _without_subtitle(self._titles[idx]) for idx in by_popularity}
         for idx in by_popularity:
-            self._exact.setdefault(_without_subtitle(self._titles[idx]), idx)
+            self._exact.setdefault(short[idx], idx)
         for idx in by_popularity:
-            self._exact.setdefault(_without_article(_without_subtitle(self._titles[idx])), idx)
+            self._exact.setdefault(_without_article(short[idx]), idx)
         self._labels = [f"{t} {a}" for t, a in zip(self._normalized, self._authors, strict=True)]
 
     def __len__(self) -> int:

@@ -73,8 +73,7 @@ def _offer_training() -> None:
 def _train() -> None:
     """Train the default model on the downloaded data, save it and make it the last trained model."""
     from bookrec.data import load_dataset
-    from bookrec.modelfile import remember_last_model
-    from bookrec.train import TrainConfig, train
+    from bookrec.train import EpochStats, train_and_save
 
     with st.status("Training a model…", expanded=True) as status:
         st.write("Loading the ratings…")
@@ -84,16 +83,13 @@ def _train() -> None:
         )
         bar = st.progress(0.0, text="Training…")
 
-        def on_epoch(stats: object) -> None:
-            epoch, epochs = getattr(stats, "epoch", 0), max(1, getattr(stats, "epochs", 1))
-            rmse = getattr(stats, "valid_rmse", None)
-            text = f"Epoch {epoch} of {epochs}" + (
-                f": validation RMSE {rmse:.3f}" if rmse is not None else ""
+        def on_epoch(stats: EpochStats) -> None:
+            rmse = "" if stats.valid_rmse is None else f": validation RMSE {stats.valid_rmse:.3f}"
+            bar.progress(
+                min(1.0, stats.epoch / stats.epochs), text=f"Epoch {stats.epoch} of {stats.epochs}{rmse}"
             )
-            bar.progress(min(1.0, epoch / epochs), text=text)
 
-        result = train(dataset, TrainConfig(), callbacks=[on_epoch], progress=False)
+        # No checkpoints: nothing in the app resumes a run (it takes seconds; a failed one is run again).
         folder = models_dir() / APP_MODEL_NAME
-        result.save(folder)
-        remember_last_model(folder)
+        train_and_save(dataset, None, folder, callbacks=[on_epoch], checkpoints=False)
         status.update(label=f"Trained and saved to {folder}", state="complete")

@@ -1,13 +1,31 @@
-"""Options shared by every command that reads ratings (the "data options")."""
+"""What several commands share: the nine data options, declared once, and library names turned into flags.
+
+``@with_data_options`` gives a command the data options (``--data``, ``--ratings`` and the seven that describe
+a ratings file) under the "Data options" panel of its ``--help``, and hands it one ``DataOptions``; the
+command builds the ``DataSource`` or loads the data from it when it is ready to (after checking its own
+settings).
+
+``flag_names()`` turns the library's field names in a ``ConfigError`` ("n_factors must be ...") into the
+flags the user typed ("--factors must be ...").
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from bookrec.data import DataSource
+from bookrec.errors import ConfigError, TrainingDivergedError
+
+if TYPE_CHECKING:
+    from bookrec.data import Dataset, DataSource
 
 _PANEL = "Data options"
 
@@ -62,26 +80,121 @@ Limit = Annotated[
 ]
 
 
-def data_source(
-    data: Path | None,
-    ratings: Path | None,
-    user_col: str,
-    item_col: str,
-    rating_col: str,
-    sep: str,
-    encoding: str,
-    books: Path | None,
-    limit: int | None,
-) -> DataSource:
-    """Build the DataSource that the data options describe."""
-    return DataSource.from_options(
-        data=data,
-        ratings=ratings,
-        user_col=user_col,
-        item_col=item_col,
-        rating_col=rating_col,
-        sep=sep,
-        encoding=encoding,
-        books=books,
-        limit=limit,
-    )
+@dataclass(frozen=True)
+class DataOptions:
+    """The data options as the user typed them (each field's type is its option, its default the option's)."""
+
+    data: DataPath = None
+    ratings: RatingsFile = None
+    user_col: UserCol = "user_id"
+    item_col: ItemCol = "book_id"
+    rating_col: RatingCol = "rating"
+    sep: Sep = ","
+    encoding: Encoding = "utf-8"
+    books: BooksFile = None
+    limit: Limit = None
+
+    @property
+    def given(self) -> bool:
+        """Whether the user named the data (--data or --ratings), rather than leaving the default."""
+        return self.data is not None or self.ratings is not None
+
+    def source(self) -> DataSource:
+        """The ``DataSource`` these options describe.
+
+        Raises:
+            DataError: Options that contradict each other (--data with --ratings, --books without --ratings).
+        """
+        from bookrec.data import DataSource
+
+        return DataSource.from_options(**{f.name: getattr(self, f.name) for f in fields(self)})
+
+    def load(self) -> Dataset:
+        """Load the data set, telling stderr what the loader noted (rows dropped, scale guessed, ...)."""
+        from bookrec.data import load_dataset
+
+        dataset = load_dataset(self.source())
+        for note in dataset.report.notes():
+            typer.echo(f"note: {note}", err=True)
+        return dataset
+
+
+# The options as keyword parameters of a command, in the order --help lists them.
+_KEYWORD = inspect.Parameter.KEYWORD_ONLY
+_ANNOTATIONS = inspect.get_annotations(DataOptions, eval_str=True)
+_PARAMETERS = tuple(
+    inspect.Parameter(f.name, _KEYWORD, default=f.default, annotation=_ANNOTATIONS[f.name])
+    for f in fields(DataOptions)
+)
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def with_data_options(command: Command) -> Command:
+    """Give ``command`` the nine data options; it receives them as its ``data_options`` parameter.
+
+    The command declares ``data_options: DataOptions`` (no default); Typer sees, in its place, the nine
+    options at the end of the command's own, as if each command declared them itself.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "data_options"]
+    if len(own) == len(signature.parameters):
+        raise TypeError(f"{command.__name__} has no data_options parameter")
+
+    @functools.wraps(command)
+    def with_data(**values: Any) -> Any:
+        options = DataOptions(**{p.name: values.pop(p.name) for p in _PARAMETERS})
+        return command(**values, data_options=options)
+
+    parameters = [p.replace(kind=_KEYWORD) for p in own] + list(_PARAMETERS)
+    with_data.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    with_data.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_data  # type: ignore[return-value]
+
+
+# --- library names -> flags ---------------------------------------------------------------------------------
+
+_FLAGS = {
+    # TrainConfig
+    "model": "--model",
+    "engine": "--engine",
+    "optimizer": "--optimizer",
+    "n_factors": "--factors",
+    "epochs": "--epochs",
+    "lr": "--lr",
+    "wd": "--wd",
+    "bs": "--bs",
+    "valid_pct": "--valid-pct",
+    "seed": "--seed",
+    "n_hidden": "--hidden",
+    "dropout": "--dropout",
+    "device": "--device",
+    # lr_find and tune
+    "start_lr": "--start-lr",
+    "end_lr": "--end-lr",
+    "n_steps": "--steps",
+    "minutes": "--minutes",
+    "trials": "--trials",
+}
+# A name is a field where a sentence starts with it ("n_factors must be ...") or advises it ("use engine
+# 'torch'", "try a lower lr"); names with an underscore cannot be ordinary words, so they count anywhere.
+# Elsewhere a plain word stays a word: "with the sgd engine".
+_PLAIN = "|".join(name for name in _FLAGS if "_" not in name)
+_SNAKE = "|".join(name for name in _FLAGS if "_" in name)
+_FIELD = re.compile(rf"(?:^|(?<=; )|(?<=use )|(?<=lower ))({_PLAIN})\b|\b({_SNAKE})\b")
+
+
+def flag_message(message: str) -> str:
+    """The message with the CLI's flags for field names: "n_factors must ..." -> "--factors must ..."."""
+    return _FIELD.sub(lambda match: _FLAGS[match.group()], message)
+
+
+@contextmanager
+def flag_names() -> Iterator[None]:
+    """Re-raise a ``ConfigError`` or ``TrainingDivergedError`` of the library with flags for field names."""
+    try:
+        yield
+    except (ConfigError, TrainingDivergedError) as error:
+        if error.args and isinstance(error.args[0], str):
+            raise type(error)(flag_message(error.args[0])) from None
+        raise

@@ -10,22 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bookrec.cli import _options as opt
 from bookrec.cli import app
-from bookrec.data import load_dataset
+from bookrec.cli._options import DataOptions, with_data_options
 
 
 @app.command()
+@with_data_options
 def info(
-    data: opt.DataPath = None,
-    ratings: opt.RatingsFile = None,
-    user_col: opt.UserCol = "user_id",
-    item_col: opt.ItemCol = "book_id",
-    rating_col: opt.RatingCol = "rating",
-    sep: opt.Sep = ",",
-    encoding: opt.Encoding = "utf-8",
-    books: opt.BooksFile = None,
-    limit: opt.Limit = None,
+    data_options: DataOptions,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
     """Show readers, books, ratings, the rating scale and the rating histogram of a data set.
@@ -38,12 +30,8 @@ def info(
 
       bookrec info --ratings ml/ratings.csv --user-col userId --item-col movieId
     """
-    source = opt.data_source(data, ratings, user_col, item_col, rating_col, sep, encoding, books, limit)
-    dataset = load_dataset(source)
+    dataset = data_options.load()
     summary = dataset.summary()
-    err = Console(stderr=True)
-    for note in dataset.report.notes():
-        err.print(f"note: {note}", highlight=False)
     if as_json:
         typer.echo(json.dumps(summary))
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,7 +13,9 @@ from rich.table import Table
 
 from bookrec.cli import app
 from bookrec.errors import BookrecError
-from bookrec.recommender import BookResult, Recommender
+
+if TYPE_CHECKING:
+    from bookrec.results import BookResult
 
 K = Annotated[int, typer.Option("-k", "--k", min=1, help="How many books to list.")]
 MinRatings = Annotated[
@@ -92,6 +94,8 @@ def similar(
 
       bookrec similar 26 --min-ratings 100 --json
     """
+    from bookrec.recommender import Recommender
+
     model, (book,) = _split_model(args, 1, "[MODEL] BOOK")
     recommender = Recommender.load(model)
     anchor = recommender.book(book)
@@ -149,6 +153,8 @@ def recommend(
 
       bookrec recommend models/default --liked "Gone Girl" --exclude "The Girl on the Train" --json
     """
+    from bookrec.recommender import Recommender
+
     if (user is None) == (not liked):
         raise BookrecError(
             "give either --user ID (a known reader) or one or more --liked BOOK (a new reader)"
@@ -192,6 +198,8 @@ def explore(
 ) -> None:
     """Look inside a model: book biases (loved or disliked beyond taste) or a map of books (PCA).
 
+    The map is a PNG drawn with matplotlib (bookrec's plot extra).
+
     Examples:
 
       bookrec explore biases                  # books liked more than readers' tastes explain
@@ -200,9 +208,15 @@ def explore(
 
       bookrec explore models/default map --out map.png --books 1000
     """
+    from bookrec.recommender import Recommender
+
     model, (what,) = _split_model(args, 1, "[MODEL] biases|map")
     if what not in ("biases", "map"):
         raise BookrecError(f"explore what? expected biases or map, got {what!r}")
+    if what == "map":
+        from bookrec.plots import require_matplotlib
+
+        require_matplotlib()
     recommender = Recommender.load(model)
     if what == "biases":
         which = "lowest" if lowest else "highest"

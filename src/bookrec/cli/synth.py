@@ -6,12 +6,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bookrec.cli import app
-from bookrec.data.synth import N_BOOKS, N_RATINGS, N_USERS, SynthProgress, generate_goodbooks
+from bookrec.data._synthetic import N_BOOKS, N_RATINGS, N_USERS
+
+if TYPE_CHECKING:
+    from bookrec.data.synth import SynthProgress
 
 
 @app.command()
@@ -72,6 +75,8 @@ def synth(
 
     Then use it like the real data: bookrec info --data data/synth
     """
+    from bookrec.data.synth import generate_goodbooks  # numba: only when data is made
+
     show = sys.stderr.isatty() if progress is None else progress
     with _progress_bar(show) as report_progress:
         report = generate_goodbooks(

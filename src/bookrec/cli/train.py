@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from bookrec.cli import _options as opt
+from bookrec.cli import _training as training
 from bookrec.cli import app
+from bookrec.cli._options import DataOptions, flag_names, with_data_options
 
 if TYPE_CHECKING:
     from bookrec.train import EpochStats
 
-_PANEL = "Training options"
+_PANEL = training.PANEL
 _COLUMNS = ("epoch", "train_loss", "valid_loss", "valid_rmse", "time")
 
 
@@ -27,7 +27,10 @@ def _default_out() -> Path:
 
 
 def _check_out(folder: Path) -> None:
-    """Refuse an --out that holds something other than a model or a checkpoint: saving replaces it whole."""
+    """Refuse an --out that holds something other than a model or a checkpoint: saving replaces it whole.
+
+    ``train_and_save`` checks too, but only once the data are loaded: this fails before.
+    """
     from bookrec.modelfile import ensure_replaceable
 
     ensure_replaceable(folder)
@@ -62,13 +65,10 @@ def _header() -> str:
 
 
 @app.command()
+@with_data_options
 def train(
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model", help="dot (matrix factorization) or nn (embeddings + MLP).", rich_help_panel=_PANEL
-        ),
-    ] = "dot",
+    data_options: DataOptions,
+    model: training.ModelKind = "dot",
     factors: Annotated[
         int | None,
         typer.Option(
@@ -86,9 +86,7 @@ def train(
         float | None,
         typer.Option("--lr", metavar="LR", help="Peak one-cycle learning rate.", rich_help_panel=_PANEL),
     ] = None,
-    wd: Annotated[
-        float | None, typer.Option("--wd", metavar="WD", help="Weight decay.", rich_help_panel=_PANEL)
-    ] = None,
+    wd: training.WeightDecay = None,
     bs: Annotated[
         int | None,
         typer.Option(
@@ -107,12 +105,7 @@ def train(
             rich_help_panel=_PANEL,
         ),
     ] = 0.2,
-    seed: Annotated[
-        int,
-        typer.Option(
-            "--seed", metavar="S", help="Seed of the split, weights and shuffles.", rich_help_panel=_PANEL
-        ),
-    ] = 42,
+    seed: training.Seed = 42,
     engine: Annotated[
         str,
         typer.Option(
@@ -134,12 +127,7 @@ def train(
     dropout: Annotated[
         float, typer.Option("--dropout", metavar="P", help="Dropout of the nn model.", rich_help_panel=_PANEL)
     ] = 0.0,
-    device: Annotated[
-        str,
-        typer.Option(
-            "--device", help="auto, cpu, cuda, cuda:N or mps (torch engine).", rich_help_panel=_PANEL
-        ),
-    ] = "auto",
+    device: training.Device = "auto",
     out: Annotated[
         Path | None,
         typer.Option(
@@ -163,15 +151,6 @@ def train(
             "--json", help="Print only the final metrics, as one JSON line.", rich_help_panel=_PANEL
         ),
     ] = False,
-    data: opt.DataPath = None,
-    ratings: opt.RatingsFile = None,
-    user_col: opt.UserCol = "user_id",
-    item_col: opt.ItemCol = "book_id",
-    rating_col: opt.RatingCol = "rating",
-    sep: opt.Sep = ",",
-    encoding: opt.Encoding = "utf-8",
-    books: opt.BooksFile = None,
-    limit: opt.Limit = None,
 ) -> None:
     """Train a model and save it; prints a table per epoch (losses, validation RMSE, time).
 
@@ -190,31 +169,28 @@ def train(
 
       bookrec train --ratings ml/ratings.csv --user-col userId --item-col movieId --json
     """
-    from bookrec.data import load_dataset
-    from bookrec.modelfile import CHECKPOINT_DIR, remember_last_model
-    from bookrec.train import TrainConfig, TrainingInterrupted
-    from bookrec.train import train as run_training
+    from bookrec.config import TrainConfig
+    from bookrec.errors import TrainingInterrupted
+    from bookrec.train import train_and_save
 
-    config = TrainConfig(
-        model=model,
-        engine=engine,
-        optimizer=optimizer,
-        n_factors=factors,
-        epochs=epochs,
-        lr=lr,
-        wd=wd,
-        bs=bs,
-        valid_pct=valid_pct,
-        seed=seed,
-        n_hidden=hidden,
-        dropout=dropout,
-    )
+    with flag_names():
+        config = TrainConfig(
+            model=model,
+            engine=engine,
+            optimizer=optimizer,
+            n_factors=factors,
+            epochs=epochs,
+            lr=lr,
+            wd=wd,
+            bs=bs,
+            valid_pct=valid_pct,
+            seed=seed,
+            n_hidden=hidden,
+            dropout=dropout,
+        )
     folder = out if out is not None else _default_out()
     _check_out(folder)
-    source = opt.data_source(data, ratings, user_col, item_col, rating_col, sep, encoding, books, limit)
-    dataset = load_dataset(source)
-    for note in dataset.report.notes():
-        typer.echo(f"note: {note}", err=True)
+    dataset = data_options.load()
 
     console = Console(highlight=False)
     callbacks = []
@@ -230,15 +206,10 @@ def train(
 
         callbacks.append(print_row)
     try:
-        result = run_training(
-            dataset,
-            config,
-            callbacks=callbacks,
-            progress=not as_json and sys.stderr.isatty(),
-            device=device,
-            checkpoint_dir=folder / CHECKPOINT_DIR,
-            resume=resume,
-        )
+        with flag_names(), training.progress_bar(not as_json) as progress:
+            result = train_and_save(
+                dataset, config, folder, callbacks=callbacks, progress=progress, device=device, resume=resume
+            )
     except TrainingInterrupted as interrupted:
         done = interrupted.epochs_done
         hint = (
@@ -249,8 +220,6 @@ def train(
         )
         typer.echo(f"interrupted after epoch {done} of {config.epochs}; {hint}", err=True)
         raise typer.Exit(130) from None
-    result.save(folder)
-    remember_last_model(folder)
     metrics: dict[str, Any] = {
         **{k: result.metrics[k] for k in ("valid_rmse", "valid_mse", "valid_mae", "train_loss", "seconds")},
         "epochs": config.epochs,

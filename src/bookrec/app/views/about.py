@@ -5,8 +5,6 @@ Everything comes from the model folder's manifest; what a manifest does not reco
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -32,22 +30,8 @@ def _data(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def _synthetic(manifest: dict[str, Any]) -> bool:
-    """Whether the manifest says, or the data folder's README says, that the ratings were synthetic."""
-    data = _data(manifest)
-    if "synthetic" in str(data).lower() or data.get("synthetic") is True:
-        return True
-    name = re.sub(r" \(first [\d,]+ ratings\)$", "", str(data.get("name") or ""))
-    if not name:
-        return False
-    path = Path(name)
-    for folder in (path, path.parent):
-        try:
-            head = (folder / "README.txt").read_text(encoding="utf-8", errors="replace")[:200]
-        except OSError:
-            continue
-        if "SYNTHETIC" in head:
-            return True
-    return False
+    """Whether the model was trained on synthetic ratings, as training recorded it (not recorded: False)."""
+    return _data(manifest).get("synthetic") is True
 
 
 def _rows(values: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
