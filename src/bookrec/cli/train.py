@@ -14,7 +14,9 @@ from bookrec.cli import app
 from bookrec.cli._options import DataOptions, flag_names, with_data_options
 
 if TYPE_CHECKING:
-    from bookrec.train import EpochStats
+    from bookrec.config import TrainConfig
+    from bookrec.data import Dataset
+    from bookrec.train import EpochStats, TrainResult
 
 _PANEL = training.PANEL
 _COLUMNS = ("epoch", "train_loss", "valid_loss", "valid_rmse", "time")
@@ -64,93 +66,104 @@ def _header() -> str:
     return "  ".join(name if i == 0 else name.rjust(max(len(name), 10)) for i, name in enumerate(_COLUMNS))
 
 
+# The options of `bookrec train` (the data options come from `with_data_options`).
+_Factors = Annotated[
+    int | None,
+    typer.Option(
+        "--factors",
+        metavar="K",
+        help="Factors per reader and book (dot: 128; nn: fastai's size rule).",
+        rich_help_panel=_PANEL,
+    ),
+]
+_Epochs = Annotated[
+    int | None, typer.Option("--epochs", metavar="E", help="Passes over the data.", rich_help_panel=_PANEL)
+]
+_Lr = Annotated[
+    float | None,
+    typer.Option("--lr", metavar="LR", help="Peak one-cycle learning rate.", rich_help_panel=_PANEL),
+]
+_BatchSize = Annotated[
+    int | None,
+    typer.Option(
+        "--bs",
+        metavar="B",
+        help="Batch size (torch engine; default ~128 steps per epoch).",
+        rich_help_panel=_PANEL,
+    ),
+]
+_ValidPct = Annotated[
+    float,
+    typer.Option(
+        "--valid-pct",
+        metavar="P",
+        help="Share of ratings held out for validation; 0 trains on everything.",
+        rich_help_panel=_PANEL,
+    ),
+]
+_Engine = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="sgd (compiled, CPU, dot only), torch (AdamW mini-batches, the blog's recipe), or auto.",
+        rich_help_panel=_PANEL,
+    ),
+]
+_Optimizer = Annotated[
+    str,
+    typer.Option(
+        "--optimizer", help="rmsprop or sgd (sgd engine), adamw (torch), or auto.", rich_help_panel=_PANEL
+    ),
+]
+_Hidden = Annotated[
+    int, typer.Option("--hidden", metavar="N", help="Hidden units of the nn model.", rich_help_panel=_PANEL)
+]
+_Dropout = Annotated[
+    float, typer.Option("--dropout", metavar="P", help="Dropout of the nn model.", rich_help_panel=_PANEL)
+]
+_Out = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        metavar="DIR",
+        help="Model folder to write (default: default/ in bookrec's models folder).",
+        rich_help_panel=_PANEL,
+    ),
+]
+_Resume = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Go on from the checkpoint in DIR/checkpoint (same settings and data).",
+        rich_help_panel=_PANEL,
+    ),
+]
+_Json = Annotated[
+    bool,
+    typer.Option("--json", help="Print only the final metrics, as one JSON line.", rich_help_panel=_PANEL),
+]
+
+
 @app.command()
 @with_data_options
 def train(
     data_options: DataOptions,
     model: training.ModelKind = "dot",
-    factors: Annotated[
-        int | None,
-        typer.Option(
-            "--factors",
-            metavar="K",
-            help="Factors per reader and book (dot: 128; nn: fastai's size rule).",
-            rich_help_panel=_PANEL,
-        ),
-    ] = None,
-    epochs: Annotated[
-        int | None,
-        typer.Option("--epochs", metavar="E", help="Passes over the data.", rich_help_panel=_PANEL),
-    ] = None,
-    lr: Annotated[
-        float | None,
-        typer.Option("--lr", metavar="LR", help="Peak one-cycle learning rate.", rich_help_panel=_PANEL),
-    ] = None,
+    factors: _Factors = None,
+    epochs: _Epochs = None,
+    lr: _Lr = None,
     wd: training.WeightDecay = None,
-    bs: Annotated[
-        int | None,
-        typer.Option(
-            "--bs",
-            metavar="B",
-            help="Batch size (torch engine; default ~128 steps per epoch).",
-            rich_help_panel=_PANEL,
-        ),
-    ] = None,
-    valid_pct: Annotated[
-        float,
-        typer.Option(
-            "--valid-pct",
-            metavar="P",
-            help="Share of ratings held out for validation; 0 trains on everything.",
-            rich_help_panel=_PANEL,
-        ),
-    ] = 0.2,
+    bs: _BatchSize = None,
+    valid_pct: _ValidPct = 0.2,
     seed: training.Seed = 42,
-    engine: Annotated[
-        str,
-        typer.Option(
-            "--engine",
-            help="sgd (compiled, CPU, dot only), torch (AdamW mini-batches, the blog's recipe), or auto.",
-            rich_help_panel=_PANEL,
-        ),
-    ] = "auto",
-    optimizer: Annotated[
-        str,
-        typer.Option(
-            "--optimizer", help="rmsprop or sgd (sgd engine), adamw (torch), or auto.", rich_help_panel=_PANEL
-        ),
-    ] = "auto",
-    hidden: Annotated[
-        int,
-        typer.Option("--hidden", metavar="N", help="Hidden units of the nn model.", rich_help_panel=_PANEL),
-    ] = 100,
-    dropout: Annotated[
-        float, typer.Option("--dropout", metavar="P", help="Dropout of the nn model.", rich_help_panel=_PANEL)
-    ] = 0.0,
+    engine: _Engine = "auto",
+    optimizer: _Optimizer = "auto",
+    hidden: _Hidden = 100,
+    dropout: _Dropout = 0.0,
     device: training.Device = "auto",
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            metavar="DIR",
-            help="Model folder to write (default: default/ in bookrec's models folder).",
-            rich_help_panel=_PANEL,
-        ),
-    ] = None,
-    resume: Annotated[
-        bool,
-        typer.Option(
-            "--resume",
-            help="Go on from the checkpoint in DIR/checkpoint (same settings and data).",
-            rich_help_panel=_PANEL,
-        ),
-    ] = False,
-    as_json: Annotated[
-        bool,
-        typer.Option(
-            "--json", help="Print only the final metrics, as one JSON line.", rich_help_panel=_PANEL
-        ),
-    ] = False,
+    out: _Out = None,
+    resume: _Resume = False,
+    as_json: _Json = False,
 ) -> None:
     """Train a model and save it; prints a table per epoch (losses, validation RMSE, time).
 
@@ -170,8 +183,6 @@ def train(
       bookrec train --ratings ml/ratings.csv --user-col userId --item-col movieId --json
     """
     from bookrec.config import TrainConfig
-    from bookrec.errors import TrainingInterrupted
-    from bookrec.train import train_and_save
 
     with flag_names():
         config = TrainConfig(
@@ -191,10 +202,34 @@ def train(
     folder = out if out is not None else _default_out()
     _check_out(folder)
     dataset = data_options.load()
-
     console = Console(highlight=False)
+    result = _train_with_table(dataset, config, folder, console, device=device, resume=resume, quiet=as_json)
+    metrics = _metrics(result, folder)
+    if as_json:
+        typer.echo(json.dumps(metrics))
+        return
+    rmse = "" if metrics["valid_rmse"] is None else f" valid RMSE {metrics['valid_rmse']:.4f},"
+    console.print(
+        f"saved the model to {folder} ({rmse.strip(' ,') or 'no validation'}; {metrics['seconds']:.1f} s)"
+    )
+
+
+def _train_with_table(
+    dataset: Dataset,
+    config: TrainConfig,
+    folder: Path,
+    console: Console,
+    *,
+    device: str,
+    resume: bool,
+    quiet: bool,
+) -> TrainResult:
+    """Train and save, printing fastai's table per epoch (unless quiet); Ctrl-C exits 130 with a hint."""
+    from bookrec.errors import TrainingInterrupted
+    from bookrec.train import train_and_save
+
     callbacks = []
-    if not as_json:
+    if not quiet:
         console.print(
             f"training {config.model} ({config.engine}/{config.optimizer}) on {dataset.n_ratings:,} ratings: "
             f"{config.epochs} epochs, lr {config.lr:g}, wd {config.wd:g}"
@@ -206,8 +241,8 @@ def train(
 
         callbacks.append(print_row)
     try:
-        with flag_names(), training.progress_bar(not as_json) as progress:
-            result = train_and_save(
+        with flag_names(), training.progress_bar(not quiet) as progress:
+            return train_and_save(
                 dataset, config, folder, callbacks=callbacks, progress=progress, device=device, resume=resume
             )
     except TrainingInterrupted as interrupted:
@@ -220,7 +255,12 @@ def train(
         )
         typer.echo(f"interrupted after epoch {done} of {config.epochs}; {hint}", err=True)
         raise typer.Exit(130) from None
-    metrics: dict[str, Any] = {
+
+
+def _metrics(result: TrainResult, folder: Path) -> dict[str, Any]:
+    """What --json prints (its keys are a contract with users' scripts)."""
+    config = result.config
+    return {
         **{k: result.metrics[k] for k in ("valid_rmse", "valid_mse", "valid_mae", "train_loss", "seconds")},
         "epochs": config.epochs,
         "model": config.model,
@@ -232,10 +272,3 @@ def train(
         "n_valid": result.metrics["n_valid"],
         "out": str(folder),
     }
-    if as_json:
-        typer.echo(json.dumps(metrics))
-        return
-    rmse = "" if metrics["valid_rmse"] is None else f" valid RMSE {metrics['valid_rmse']:.4f},"
-    console.print(
-        f"saved the model to {folder} ({rmse.strip(' ,') or 'no validation'}; {metrics['seconds']:.1f} s)"
-    )

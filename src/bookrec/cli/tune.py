@@ -14,7 +14,7 @@ from bookrec.cli import app
 from bookrec.cli._options import DataOptions, flag_names, with_data_options
 
 if TYPE_CHECKING:
-    from bookrec.tune import TrialResult
+    from bookrec.tune import TrialResult, TuneResult
 
 _TRIAL_COLUMNS = ("trial", "factors", "lr", "wd", "epochs", "bs", "valid RMSE", "time")
 
@@ -42,44 +42,49 @@ def _trial_line(cells: tuple[str, ...]) -> str:
     return "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))
 
 
+_Minutes = Annotated[
+    float, typer.Option("--minutes", metavar="M", help="Time budget: no trial starts after M minutes.")
+]
+_Trials = Annotated[
+    int | None, typer.Option("--trials", metavar="N", help="Stop after N trials (default: the time budget).")
+]
+_Engine = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="sgd (dot only), torch, or auto (sgd for dot, torch for nn).",
+        rich_help_panel=training.PANEL,
+    ),
+]
+_Out = Annotated[
+    Path | None,
+    typer.Option(
+        "--out", metavar="DIR", help="Train the best settings on all the data and save the model here."
+    ),
+]
+_Json = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print one JSON object: best_rmse, best_config, n_trials, seconds, trials, and with --out "
+        "valid_rmse (the saved model's, on ratings no trial saw) and out.",
+    ),
+]
+
+
 @app.command()
 @with_data_options
 def tune(
     data_options: DataOptions,
-    minutes: Annotated[
-        float,
-        typer.Option("--minutes", metavar="M", help="Time budget: no trial starts after M minutes."),
-    ] = 10.0,
-    trials: Annotated[
-        int | None,
-        typer.Option("--trials", metavar="N", help="Stop after N trials (default: the time budget)."),
-    ] = None,
+    minutes: _Minutes = 10.0,
+    trials: _Trials = None,
     model: training.ModelKind = "dot",
-    engine: Annotated[
-        str,
-        typer.Option(
-            "--engine",
-            help="sgd (dot only), torch, or auto (sgd for dot, torch for nn).",
-            rich_help_panel=training.PANEL,
-        ),
-    ] = "auto",
+    engine: _Engine = "auto",
     valid_pct: training.ValidPct = 0.2,
     seed: training.Seed = 42,
     device: training.Device = "auto",
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out", metavar="DIR", help="Train the best settings on all the data and save the model here."
-        ),
-    ] = None,
-    as_json: Annotated[
-        bool,
-        typer.Option(
-            "--json",
-            help="Print one JSON object: best_rmse, best_config, n_trials, seconds, trials, and with --out "
-            "valid_rmse (the saved model's, on ratings no trial saw) and out.",
-        ),
-    ] = False,
+    out: _Out = None,
+    as_json: _Json = False,
 ) -> None:
     """Search factors, lr, wd and epochs (and batch size for the torch engine) with Optuna.
 
@@ -137,7 +142,12 @@ def tune(
         values |= {"valid_rmse": trained.metrics["valid_rmse"], "out": str(out)}
     if as_json:
         typer.echo(json.dumps(values))
-        return
+    else:
+        _summary(console, result, values, out)
+
+
+def _summary(console: Console, result: TuneResult, values: dict[str, Any], out: Path | None) -> None:
+    """The best settings as flags and as a TrainConfig, and where the model went."""
     best = result.best_config
     console.print(
         f"best of {len(result.trials)} trials ({result.seconds:.0f} s): tuning RMSE {result.best_rmse:.4f} "
