@@ -3,7 +3,8 @@
 Run ``python docs/import_graph.py`` to print the graph (and rewrite ``docs/import-graph.md`` with
 ``--write``); ``--check`` only checks, exiting 1 with one line per broken rule. Every import counts, at module
 level or inside a function (a lazy import is still a dependency), except those under ``if TYPE_CHECKING:``,
-which never run. The rules:
+which never run. Names that a package loads on first use through ``importlib`` (``bookrec.X``,
+``bookrec.data.X``, the model kinds) are not edges: they run only where a caller asks for them. The rules:
 
 1. No import circle between modules.
 2. The arrows run one way, down the layers: faces (cli, app) -> serving (recommender, evaluation) ->

@@ -107,6 +107,18 @@ def planted_dataset(
     return Dataset.from_ratings(users + 1, books + 1, stars, rating_scale=(1.0, 5.0), name="planted")
 
 
+@pytest.fixture(scope="module")
+def planted() -> Dataset:
+    """15,000 planted ratings (300 readers x 50 of 150 books): enough to learn the planted factors."""
+    return planted_dataset(np.random.default_rng(1234))
+
+
+@pytest.fixture(scope="module")
+def small() -> Dataset:
+    """900 planted ratings (60 readers x 15 of 40 books): quick runs of every setting."""
+    return planted_dataset(np.random.default_rng(99), n_users=60, n_books=40, per_user=15)
+
+
 def sample_books(n_books: int | None = None) -> pd.DataFrame:
     """The committed real books (all 332, or the first ``n_books``)."""
     books = pd.read_csv(BOOKS_SAMPLE)

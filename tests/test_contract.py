@@ -20,7 +20,7 @@ from bookrec.errors import TrainingDivergedError, UnknownBookError, UnknownUserE
 from bookrec.models import model_kind, model_kinds
 from bookrec.recommender import Recommender
 from bookrec.train import TrainResult, train
-from conftest import NOISE, planted_dataset
+from conftest import NOISE
 
 # One line per model setting: the settings that learn the planted answer (the other tests shorten epochs).
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -44,16 +44,6 @@ COMMON_CHANGES: dict[str, Any] = {
     "y_range": (0.5, 5.2),
 }
 SPECIFIC_CHANGES: dict[str, Any] = {"n_hidden": 20, "dropout": 0.3, "bs": 32}
-
-
-@pytest.fixture(scope="module")
-def planted() -> Dataset:
-    return planted_dataset(np.random.default_rng(1234))
-
-
-@pytest.fixture(scope="module")
-def small() -> Dataset:
-    return planted_dataset(np.random.default_rng(99), n_users=60, n_books=40, per_user=15)
 
 
 @pytest.fixture(scope="module", params=list(SETTINGS))

@@ -30,16 +30,6 @@ from bookrec.train import (
 from conftest import NOISE, planted_dataset
 
 
-@pytest.fixture(scope="module")
-def planted() -> Dataset:
-    return planted_dataset(np.random.default_rng(1234))
-
-
-@pytest.fixture(scope="module")
-def small() -> Dataset:
-    return planted_dataset(np.random.default_rng(99), n_users=60, n_books=40, per_user=15)
-
-
 def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
