@@ -10,11 +10,12 @@ through callbacks, and the CLI and the app draw.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,14 +128,11 @@ class TrainResult:
     train_data: Dataset
     valid_data: Dataset
     y_range: tuple[float, float]
-    _heads: list[ServingHead] = field(default_factory=list, repr=False)
 
-    @property
+    @functools.cached_property
     def head(self) -> ServingHead:
         """The trained model's serving form (numpy arrays), made once."""
-        if not self._heads:
-            self._heads.append(model_kind(self.config.model).to_head(self.model))
-        return self._heads[0]
+        return model_kind(self.config.model).to_head(self.model)
 
     def manifest(self) -> dict[str, Any]:
         """What a model folder records about this run (JSON values)."""
