@@ -101,7 +101,7 @@ def test_output_stays_inside_the_range(served: Recommender) -> None:
     books = rng.integers(0, served.n_books, 500)
     predicted = served.predict_positions(users, books)
     assert np.all((predicted > lo) & (predicted < hi))
-    scores = served.scores_for(np.arange(10))
+    scores = served.scores_for(np.arange(10), by="rating")
     assert np.all((scores > lo) & (scores < hi))
     low, high = served.rating_scale
     answers = served.recommend(served.users.id_of(0), k=20) + served.recommend_for(
@@ -117,9 +117,9 @@ def test_batch_equals_single(served: Recommender) -> None:
     batch = served.predict_positions(users, books)
     single = [served.predict_positions(users[i : i + 1], books[i : i + 1])[0] for i in range(40)]
     np.testing.assert_allclose(batch, single, rtol=1e-6)
-    rows = served.scores_for(users[:5])
+    rows = served.scores_for(users[:5], by="rating")
     for row, user in zip(rows, users[:5], strict=True):
-        np.testing.assert_allclose(row, served.scores_for(np.array([user]))[0], rtol=1e-5)
+        np.testing.assert_allclose(row, served.scores_for(np.array([user]), by="rating")[0], rtol=1e-5)
         np.testing.assert_allclose(
             row[books], served.predict_positions(np.full(40, user), books), rtol=1e-5, atol=1e-6
         )
@@ -127,8 +127,8 @@ def test_batch_equals_single(served: Recommender) -> None:
     user = int(users[0])
     seen, _ = served.rated.of(user)
     unseen = np.setdiff1d(np.arange(served.n_books), seen)
-    best = unseen[np.argmax(served.scores_for(np.array([user]))[0][unseen])]
-    assert served.recommend(served.users.id_of(user), k=1)[0].book_id == served.books.id_of(best)
+    best = unseen[np.argmax(served.scores_for(np.array([user]), by="rating")[0][unseen])]
+    assert served.recommend(served.users.id_of(user), k=1, by="rating")[0].book_id == served.books.id_of(best)
 
 
 def test_seeded_runs_reproduce(setting: str, small: Dataset) -> None:
@@ -192,8 +192,8 @@ def test_folding_in_a_trained_readers_ratings_lands_near_them(served: Recommende
         seen, stars = served.rated.of(user)
         stars = np.clip(stars, 1.0, 5.0)  # the planted ratings carry noise beyond the scale
         liked = dict(zip((served.books.id_of(int(p)) for p in seen), stars.tolist(), strict=True))
-        trained = {r.book_id for r in served.recommend(served.users.id_of(user), k=10)}
-        folded = {r.book_id for r in served.recommend_for(liked, k=10)}
+        trained = {r.book_id for r in served.recommend(served.users.id_of(user), k=10, by="rating")}
+        folded = {r.book_id for r in served.recommend_for(liked, k=10, by="rating")}
         overlaps.append(len(trained & folded) / 10)
     assert np.mean(overlaps) >= 0.7
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,6 +14,11 @@ from bookrec.results import BookRef, BookResult
 from bookrec.titles import TitleIndex
 
 __all__ = ["Catalog"]
+
+_SERIES_NOTE = re.compile(r"\(([^()#]+?),?\s*#\s*([\d.]+)(\s*-\s*[\d.]+)?\s*\)")  # "(Harry Potter, #1-7)"
+_OMNIBUS_WORDS = re.compile(
+    r"\b(?:box ?set|boxed set|collection|omnibus|complete series|trilogy|books? \d+ ?- ?\d+)\b"
+)
 
 
 class Catalog:
@@ -28,6 +34,7 @@ class Catalog:
         self.table = books_table
         self.titles = TitleIndex(books_table)
         self.n_ratings = books_table["n_ratings"].to_numpy(dtype=np.int64)
+        self._editions: _Editions | None = None
 
     def position(self, book: BookRef) -> int:
         """Resolve a book given by id or title to its position.
@@ -68,8 +75,10 @@ class Catalog:
         """Display title."""
         return str(self.table["title"].iat[position])
 
-    def result(self, position: int, score: float, because: Sequence[str] = ()) -> BookResult:
-        """The book at ``position`` as an answer, with ``score`` and the reasons given."""
+    def result(
+        self, position: int, score: float, because: Sequence[str] = (), match: float | None = None
+    ) -> BookResult:
+        """The book at ``position`` as an answer, with ``score``, the reasons given and its match."""
         row = self.table.iloc[position]
         year = row["year"]
         average = row["average_rating"]
@@ -84,4 +93,53 @@ class Catalog:
             image_url=str(row["image_url"]),
             goodreads_url=str(row["goodreads_url"]),
             because=tuple(because),
+            match=None if match is None else float(match),
         )
+
+    def editions_of(self, positions: np.ndarray) -> np.ndarray:
+        """Other editions, box sets and omnibuses of the works at ``positions`` (positions, excluding them).
+
+        The same ``work_id`` is another edition; a title whose series note spans several volumes ("(Harry
+        Potter, #1-7)") or that reads as a box set or collection of a named book's series is an omnibus of it.
+        """
+        if self._editions is None:
+            self._editions = _Editions(self.table)
+        return self._editions.of(np.asarray(positions, dtype=np.int64))
+
+
+class _Editions:
+    """Work and series keys of every book, for finding editions and omnibuses of liked books."""
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        n = len(table)
+        work = table["work_id"].astype(str).str.strip() if "work_id" in table else pd.Series([""] * n)
+        codes, _ = pd.factorize(work.where(work != "", None), use_na_sentinel=True)
+        self.work = codes  # -1: unknown
+        titles = table["title"].astype(str)
+        notes = titles.str.extract(_SERIES_NOTE)
+        self.series = [" ".join(_words(name)) for name in notes[0].fillna("")]
+        lowered = titles.str.casefold()
+        omnibus = np.flatnonzero(
+            (notes[2].notna() | lowered.str.contains(_OMNIBUS_WORDS)).to_numpy(dtype=bool)
+        )
+        # Every run of up to 6 words of every omnibus title, so a series name finds its omnibuses in one look.
+        self.omnibus_by_words: dict[str, list[int]] = {}
+        for position in omnibus:
+            words = _words(lowered.iat[position])
+            runs = {" ".join(words[i : i + n]) for n in range(1, 7) for i in range(len(words) - n + 1)}
+            for run in runs:
+                self.omnibus_by_words.setdefault(run, []).append(int(position))
+
+    def of(self, positions: np.ndarray) -> np.ndarray:
+        found = np.zeros(len(self.work), dtype=bool)
+        works = self.work[positions]
+        if (works >= 0).any():
+            found |= np.isin(self.work, works[works >= 0])
+        for series in {self.series[p] for p in positions} - {""}:
+            found[self.omnibus_by_words.get(series, [])] = True
+        found[positions] = False
+        return np.flatnonzero(found)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.casefold())

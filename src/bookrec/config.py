@@ -8,6 +8,7 @@ measurements that chose them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from bookrec.engines import ENGINE_OPTIMIZERS
 from bookrec.errors import ConfigError
-from bookrec.models import model_kind, model_kinds
+from bookrec.models import model_kind, model_kinds, ranker_kinds
 
 __all__ = ["DEFAULTS", "ENGINES", "MODELS", "OPTIMIZERS", "TrainConfig", "auto_batch_size"]
 
@@ -33,6 +34,13 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
 None n_factors: fastai's size rule (nn). None bs: chosen from the data's size (``auto_batch_size``).
 """
 
+# The ranking model's defaults (see models/als.py and benchmarks/bench_ranking.py for the measurements).
+RANK_DEFAULTS: dict[str, Any] = {
+    "rank_factors": 64,
+    "rank_reg": 20.0,
+    "rank_alpha": 5.0,
+    "rank_iterations": 10,
+}
 _MAX_EPOCHS = 10_000
 _MAX_FACTORS = 4_096
 
@@ -73,6 +81,12 @@ class TrainConfig:
         dropout: Dropout after the nn model's hidden layer, in [0, 1).
         init_std: Standard deviation of the initial weights.
         pct_start: Share of the schedule spent warming the learning rate up, in (0, 1).
+        ranker: The ranking model trained beside the rating model, which orders recommendation lists:
+            "als" (implicit ALS on who read what, see :mod:`bookrec.models.als`), or "none".
+        rank_factors: Factors per reader and book of the ranking model.
+        rank_reg: L2 strength of the ranking model.
+        rank_alpha: Confidence of a top-rated read relative to an unread book (see ``models.als``).
+        rank_iterations: ALS sweeps of the ranking model.
     """
 
     model: str = "dot"
@@ -90,6 +104,11 @@ class TrainConfig:
     dropout: float = 0.0
     init_std: float = 0.01
     pct_start: float = 0.25
+    ranker: str = "als"
+    rank_factors: int = RANK_DEFAULTS["rank_factors"]
+    rank_reg: float = RANK_DEFAULTS["rank_reg"]
+    rank_alpha: float = RANK_DEFAULTS["rank_alpha"]
+    rank_iterations: int = RANK_DEFAULTS["rank_iterations"]
 
     def __post_init__(self) -> None:
         kind = model_kind(self.model)
@@ -179,6 +198,27 @@ class TrainConfig:
         need(
             _is_real(self.pct_start) and 0 < self.pct_start < 1,
             f"pct_start must be above 0 and below 1, got {self.pct_start!r}",
+        )
+        self._validate_ranker(need)
+
+    def _validate_ranker(self, need: Callable[[bool, str], None]) -> None:
+        rankers = ("none", *ranker_kinds())
+        need(self.ranker in rankers, f"ranker must be one of {', '.join(rankers)}, got {self.ranker!r}")
+        need(
+            _is_int(self.rank_factors) and 1 <= self.rank_factors <= _MAX_FACTORS,
+            f"rank_factors must be a whole number from 1 to {_MAX_FACTORS}, got {self.rank_factors!r}",
+        )
+        need(
+            _is_real(self.rank_reg) and math.isfinite(self.rank_reg) and 0 < self.rank_reg <= 1e6,
+            f"rank_reg must be a positive number up to 1000000, got {self.rank_reg!r}",
+        )
+        need(
+            _is_real(self.rank_alpha) and math.isfinite(self.rank_alpha) and 0 < self.rank_alpha <= 1e4,
+            f"rank_alpha must be a positive number up to 10000, got {self.rank_alpha!r}",
+        )
+        need(
+            _is_int(self.rank_iterations) and 1 <= self.rank_iterations <= 1000,
+            f"rank_iterations must be a whole number from 1 to 1000, got {self.rank_iterations!r}",
         )
 
     def to_dict(self) -> dict[str, Any]:

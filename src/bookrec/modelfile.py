@@ -32,7 +32,7 @@ from bookrec.data.ids import IdMap
 from bookrec.data.paths import models_dir
 from bookrec.data.rated import RatedBooks
 from bookrec.errors import CheckpointError, ModelFileError
-from bookrec.models import model_kinds
+from bookrec.models import model_kinds, ranker_kinds
 from bookrec.models.base import ServingHead
 
 FORMAT_VERSION = 1
@@ -266,6 +266,8 @@ class SavedModel:
         rated: Each reader's training ratings.
         rating_scale: (min, max) of the data's ratings.
         manifest: What the folder says about itself (settings, data, metrics, history).
+        ranker: The ranking model's head (see :mod:`bookrec.models.als`), or None: folders written before
+            the ranking model, or trained with ``ranker="none"``, rank by predicted rating.
     """
 
     head: ServingHead
@@ -275,6 +277,7 @@ class SavedModel:
     rated: RatedBooks
     rating_scale: tuple[float, float]
     manifest: dict[str, Any]
+    ranker: Any = None
 
 
 def save_model(folder: str | os.PathLike[str], model: SavedModel) -> Path:
@@ -298,6 +301,10 @@ def save_model(folder: str | os.PathLike[str], model: SavedModel) -> Path:
     manifest["n_users"], manifest["n_books"] = len(model.users), len(model.books)
     manifest["n_factors"] = head.n_factors
     manifest["bookrec_version"] = __version__
+    manifest.pop("ranker", None)
+    if model.ranker is not None:
+        tensors |= model.ranker.to_tensors()
+        manifest["ranker"] = {"kind": model.ranker.kind, "settings": model.ranker.settings()}
     tables = {"books": model.books_table, "users": pd.DataFrame({"user_id": model.users.ids})}
     return write_model_folder(folder, tensors, manifest, tables)
 
@@ -329,16 +336,31 @@ def load_model(folder: str | os.PathLike[str] | None = None) -> SavedModel:
         books = IdMap(books_table["book_id"].to_numpy())
         rated = RatedBooks(tensors["rated_indptr"], tensors["rated_book_idx"], tensors["rated_rating"])
         scale = (float(manifest["rating_scale"][0]), float(manifest["rating_scale"][1]))
+        ranker = _ranker(manifest, tensors, path)
     except (KeyError, IndexError, TypeError, ValueError) as error:
         raise ModelFileError(f"{path}: incomplete model ({type(error).__name__}: {error})") from None
     shapes_ok = (
         head.n_users == len(users) == rated.n_users
         and head.n_books == len(books) == head.book_bias.shape[0] == len(books_table)
         and int(rated.indptr[-1]) == rated.book_idx.shape[0] == rated.rating.shape[0]
+        and (ranker is None or (ranker.n_users == len(users) and ranker.n_books == len(books)))
     )
     if not shapes_ok:
         raise ModelFileError(f"{path}: inconsistent model (table sizes do not match the id maps)")
-    return SavedModel(head, users, books, books_table, rated, scale, manifest)
+    return SavedModel(head, users, books, books_table, rated, scale, manifest, ranker=ranker)
+
+
+def _ranker(manifest: dict[str, Any], tensors: dict[str, np.ndarray], path: Path) -> Any:
+    """The ranking model's head that the manifest names, or None when it names none."""
+    record = manifest.get("ranker")
+    if record is None:
+        return None
+    kind = record.get("kind")
+    if kind not in ranker_kinds():
+        raise ModelFileError(
+            f"{path}: ranking model {kind!r} is not one this bookrec serves; upgrade bookrec, or retrain"
+        )
+    return ranker_kinds()[kind].head.from_tensors(tensors, record["settings"])
 
 
 # --- training checkpoints -----------------------------------------------------------------------------

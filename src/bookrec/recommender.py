@@ -24,10 +24,14 @@ from bookrec.data.rated import RatedBooks
 from bookrec.errors import BookrecError, UnknownBookError, UnknownUserError
 from bookrec.fold_in import fit_reader
 from bookrec.metrics import default_like_threshold
+from bookrec.models.als import confidence
 from bookrec.models.base import ServingHead, matvec
 from bookrec.results import BookRef, BookResult, Prediction
 
-__all__ = ["BookRef", "BookResult", "Prediction", "Recommender"]
+__all__ = ["BY", "BookRef", "BookResult", "Prediction", "Recommender"]
+
+BY = ("match", "rating")
+"""How a recommendation list is ordered: by the ranking model's match (default), or by predicted rating."""
 
 Explainer = Callable[[int], tuple[str, ...]]
 
@@ -54,6 +58,8 @@ class Recommender:
             and trained readers' recommendations.
         manifest: What the model folder says about itself (settings, metrics, history).
         unknown_users_predicted: Predictions made for readers the model does not know (from biases).
+        ranker: The ranking model (:mod:`bookrec.models.als`) that orders recommendation lists by
+            default (``by="match"``); None for folders without one, which rank by predicted rating.
     """
 
     head: ServingHead
@@ -65,6 +71,7 @@ class Recommender:
     fold_in_l2: float | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
     unknown_users_predicted: int = 0
+    ranker: Any = None
 
     def __post_init__(self) -> None:
         vectors = self.head.book_vectors.astype(np.float32)
@@ -90,12 +97,20 @@ class Recommender:
             saved.rated,
             fold_in_l2=fold_in_l2,
             manifest=saved.manifest,
+            ranker=saved.ranker,
         )
 
     def saved_model(self) -> modelfile.SavedModel:
         """What ``save`` writes."""
         return modelfile.SavedModel(
-            self.head, self.users, self.books, self.books_table, self.rated, self.rating_scale, self.manifest
+            self.head,
+            self.users,
+            self.books,
+            self.books_table,
+            self.rated,
+            self.rating_scale,
+            self.manifest,
+            ranker=self.ranker,
         )
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
@@ -195,9 +210,23 @@ class Recommender:
         linear = self.head.pair_scores(params, np.where(known_book, book_idx, 0))
         return np.where(known_book, self.head.to_rating(linear), self._global_rating)
 
-    def scores_for(self, user_idx: np.ndarray) -> np.ndarray:
-        """Predicted ratings of every book for reader positions (m, n_books); for top-N evaluation."""
-        return self.head.to_rating(self.head.scores(self.head.reader_params(np.asarray(user_idx))))
+    def scores_for(self, user_idx: np.ndarray, *, by: str = "match") -> np.ndarray:
+        """Scores of every book for reader positions (m, n_books), higher first; for top-N evaluation.
+
+        Args:
+            user_idx: Reader positions.
+            by: "match" (the ranking model, where the folder has one) or "rating" (predicted ratings).
+        """
+        users = np.asarray(user_idx)
+        if self._ranks_by(by) == "match":
+            return self.ranker.scores(self.ranker.reader_params(users))
+        return self.head.to_rating(self.head.scores(self.head.reader_params(users)))
+
+    def _ranks_by(self, by: str) -> str:
+        """What orders a list: "match" needs a ranking model; without one the list is by rating."""
+        if by not in BY:
+            raise BookrecError(f"by must be one of {', '.join(BY)}, got {by!r}")
+        return "match" if by == "match" and self.ranker is not None else "rating"
 
     # --- questions -----------------------------------------------------------------------------------
 
@@ -217,17 +246,31 @@ class Recommender:
             similarity[self._n_ratings < min_ratings] = -np.inf
         return [self._catalog.result(i, float(similarity[i])) for i in _top(similarity, k)]
 
-    def recommend(self, user_id: object, k: int = 10, *, min_ratings: int = 0) -> list[BookResult]:
-        """The k books with the highest predicted rating among those a known reader has not rated.
+    def recommend(
+        self, user_id: object, k: int = 10, *, min_ratings: int = 0, by: str = "match"
+    ) -> list[BookResult]:
+        """The k books a known reader has not read that fit them best.
 
-        Each result is explained by the reader's highly rated books whose vectors lie closest to it.
+        Args:
+            user_id: The reader.
+            k: How many.
+            min_ratings: Leave out books with fewer training ratings than this.
+            by: "match": ordered by the ranking model, each result explained by the reader's liked book that
+                adds most to its match, other editions and box sets of books they read left out; "rating":
+                the highest predicted ratings (the blog's order), explained by the liked books nearest it.
         """
         _check_k(k)
         user = self.user_position(user_id)
         seen, ratings = self.rated.of(user)
-        scores = self.head.scores(self.head.reader_params(np.array([user]))[0])
-        liked = seen[ratings >= np.quantile(ratings, 0.5)] if ratings.size else seen
-        return self._answer(scores, seen, k, min_ratings, self._explain_by_similarity(liked))
+        stars = self.head.scores(self.head.reader_params(np.array([user]))[0])
+        if self._ranks_by(by) == "rating":
+            liked = seen[ratings >= np.quantile(ratings, 0.5)] if ratings.size else seen
+            return self._answer(stars, seen, k, min_ratings, self._explain_by_similarity(liked))
+        matches = self.ranker.scores(self.ranker.reader_params(np.array([user]))[0])
+        fitted = self.ranker.fit_reader(seen, confidence(ratings, self.rating_scale, self.ranker.alpha))
+        leave_out = np.concatenate((seen, self._catalog.editions_of(seen)))
+        because = self._explain_by_contribution(fitted, seen, ratings)
+        return self._answer(stars, leave_out, k, min_ratings, because, matches=matches)
 
     def recommend_for(
         self,
@@ -236,39 +279,48 @@ class Recommender:
         *,
         min_ratings: int = 0,
         exclude: Iterable[BookRef] = (),
+        by: str = "match",
     ) -> list[BookResult]:
         """Recommendations for a new reader who names books they liked, with or without stars.
 
-        The reader's parameters are fitted to those ratings against the fixed books (regularised
-        Gauss-Newton on the model's own squared error through its output range; no retraining). A book
-        without stars counts as liked: the top of the scale. The named books and ``exclude`` are left out,
-        and each result is explained by the named books that contributed most to its score.
+        No retraining: the reader is folded in. The ranking model solves their factors as its own fit would
+        (``by="match"``, the default); the rating model fits their taste to the stars (regularised
+        Gauss-Newton through its output range), which gives the predicted stars of every result and, with
+        ``by="rating"``, the order. A book named without stars counts as liked. The named books, their other
+        editions and box sets, and ``exclude`` are left out; each result is explained by the liked books
+        that contributed most to it.
 
         Args:
             liked: Books (ids or titles), or a mapping of book to stars (None for "liked").
             k: How many.
             min_ratings: Leave out books with fewer training ratings than this.
             exclude: Books the reader has already read and wants left out.
+            by: "match" (the ranking model) or "rating" (highest predicted rating first).
 
         Raises:
-            BookrecError: The list is empty.
+            BookrecError: The list is empty, or ``by`` is unknown.
             UnknownBookError: A title matches nothing (with suggestions).
         """
         _check_k(k)
-        positions, stars = self._resolve_liked(liked)
-        fitted = fit_reader(self.head, positions, stars, self._fold_in_strength() * len(positions))
-        titles = [self._catalog.title(int(i)) for i in positions]
-        # Only books the reader liked can be a "because you liked": a 1-star book that pushed a result up
-        # (by pushing its opposite down) is no reason a person would accept.
-        reasons = stars >= default_like_threshold(*self.rating_scale)
-
-        def because(position: int) -> tuple[str, ...]:
-            contribution = np.where(reasons, fitted.contributions(position), -np.inf)
-            order = np.argsort(-contribution)
-            return tuple(titles[j] for j in order[:2] if contribution[j] > 0)
-
+        order = self._ranks_by(by)
+        positions, stars, unstarred = self._resolve_liked(liked)
         leave_out = np.concatenate((positions, [self.book_position(b) for b in exclude])).astype(np.int64)
-        return self._answer(self.head.scores(fitted.params), leave_out, k, min_ratings, because)
+        if order == "rating":
+            fitted = fit_reader(self.head, positions, stars, self._fold_in_strength() * len(positions))
+            because = self._explain_fold_in(fitted, positions, stars)
+            return self._answer(self.head.scores(fitted.params), leave_out, k, min_ratings, because)
+        # The stars shown: a book named without stars counts as liked, not as the top of the scale, so that
+        # the predicted stars differ between results (at the top of the scale nearly all would read 5.0).
+        lo, hi = self.rating_scale
+        shown = np.where(unstarred, hi - (hi - lo) / 8, stars)
+        taste = fit_reader(self.head, positions, shown, self._fold_in_strength() * len(positions))
+        ranked = self.ranker.fit_reader(positions, confidence(stars, self.rating_scale, self.ranker.alpha))
+        leave_out = np.concatenate((leave_out, self._catalog.editions_of(positions)))
+        because = self._explain_by_contribution(ranked, positions, stars)
+        matches = self.ranker.scores(ranked.params)
+        return self._answer(
+            self.head.scores(taste.params), leave_out, k, min_ratings, because, matches=matches
+        )
 
     def biases(self, which: str = "highest", k: int = 10, *, min_ratings: int = 0) -> list[BookResult]:
         """The books liked (``highest``) or disliked (``lowest``) beyond what readers' taste explains.
@@ -312,16 +364,55 @@ class Recommender:
     # --- helpers -------------------------------------------------------------------------------------
 
     def _answer(
-        self, scores: np.ndarray, leave_out: np.ndarray, k: int, min_ratings: int, explain: Explainer
+        self,
+        scores: np.ndarray,
+        leave_out: np.ndarray,
+        k: int,
+        min_ratings: int,
+        explain: Explainer,
+        *,
+        matches: np.ndarray | None = None,
     ) -> list[BookResult]:
-        keyed = scores.astype(np.float64, copy=True)
+        """The top k by ``matches`` (when given) or by ``scores``, each with its predicted stars."""
+        keyed = (scores if matches is None else matches).astype(np.float64, copy=True)
         keyed[leave_out] = -np.inf
         if min_ratings > 0:
             keyed[self._n_ratings < min_ratings] = -np.inf
         top = _top(keyed, k)
         # The output range reaches past the scale (0-5.5 for 1-5 stars); a person reads stars on the scale.
         ratings = np.clip(self.head.to_rating(scores[top]), *self.rating_scale)
-        return [self._catalog.result(i, float(r), explain(i)) for i, r in zip(top, ratings, strict=True)]
+        return [
+            self._catalog.result(i, float(r), explain(i), None if matches is None else float(matches[i]))
+            for i, r in zip(top, ratings, strict=True)
+        ]
+
+    def _explain_fold_in(self, fitted: Any, positions: np.ndarray, stars: np.ndarray) -> Explainer:
+        """The named books that pushed a result's predicted rating up most, in the linearised fold-in."""
+        titles = [self._catalog.title(int(i)) for i in positions]
+        # Only books the reader liked can be a "because you liked": a 1-star book that pushed a result up
+        # (by pushing its opposite down) is no reason a person would accept.
+        reasons = stars >= default_like_threshold(*self.rating_scale)
+
+        def because(position: int) -> tuple[str, ...]:
+            contribution = np.where(reasons, fitted.contributions(position), -np.inf)
+            order = np.argsort(-contribution)
+            return tuple(titles[j] for j in order[:2] if contribution[j] > 0)
+
+        return because
+
+    def _explain_by_contribution(self, fitted: Any, books: np.ndarray, stars: np.ndarray) -> Explainer:
+        """The liked book that adds most to a result's match (the ranking model's own decomposition), and a
+        second when it adds at least half as much."""
+        reasons = stars >= default_like_threshold(*self.rating_scale)
+
+        def because(position: int) -> tuple[str, ...]:
+            contribution = np.where(reasons, fitted.contributions(position), -np.inf)
+            order = np.argsort(-contribution)[:2]
+            best = contribution[order[0]] if order.size else 0.0
+            keep = [j for j in order if contribution[j] > 0 and contribution[j] >= 0.5 * best]
+            return tuple(self._catalog.title(int(books[j])) for j in keep)
+
+        return because
 
     def _explain_by_similarity(self, liked: np.ndarray) -> Explainer:
         def because(position: int) -> tuple[str, ...]:
@@ -335,7 +426,8 @@ class Recommender:
 
     def _resolve_liked(
         self, liked: Iterable[BookRef] | Mapping[BookRef, float | None]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions and stars of the named books, and which were named without stars."""
         items = list(liked.items()) if isinstance(liked, Mapping) else [(book, None) for book in liked]
         if not items:
             raise BookrecError("name at least one book the reader liked")
@@ -350,7 +442,8 @@ class Recommender:
                 )
             positions.append(self.book_position(book))
             stars.append(hi if rating is None else float(rating))
-        return np.asarray(positions, dtype=np.int64), np.asarray(stars, dtype=np.float64)
+        unstarred = np.array([rating is None for _, rating in items], dtype=bool)
+        return np.asarray(positions, dtype=np.int64), np.asarray(stars, dtype=np.float64), unstarred
 
     def _fold_in_strength(self) -> float:
         if self.fold_in_l2 is not None:

@@ -27,6 +27,8 @@ class BookResult:
         image_url: Cover image ("" when unknown).
         goodreads_url: The book's Goodreads page ("" when unknown).
         because: Titles of the reader's books that contributed most to this recommendation.
+        match: Recommendations ranked by the ranking model: how well the book fits the reader's reads (the
+            order of the list; higher is better), None otherwise. ``score`` stays the predicted stars.
     """
 
     book_id: int | str
@@ -39,6 +41,7 @@ class BookResult:
     image_url: str = ""
     goodreads_url: str = ""
     because: tuple[str, ...] = ()
+    match: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for JSON."""
@@ -53,6 +56,7 @@ class BookResult:
             "image_url": self.image_url,
             "goodreads_url": self.goodreads_url,
             "because": list(self.because),
+            "match": self.match,
         }
 
 

@@ -29,7 +29,7 @@ from bookrec.data.split import random_split
 from bookrec.engines import create_engine
 from bookrec.engines.base import Engine
 from bookrec.errors import CheckpointError, ConfigError, TrainingDivergedError, TrainingInterrupted
-from bookrec.models import model_kind
+from bookrec.models import model_kind, ranker_kinds
 from bookrec.models.base import ServingHead, default_y_range
 
 __all__ = [
@@ -92,14 +92,17 @@ class TrainProgress:
     Attributes:
         epochs_done: Epochs completed.
         epochs: Epochs in the run.
-        batches_done: Batches done in the current epoch (0 when the engine does not count batches).
-        batches: Batches per epoch (0 when the engine does not count batches).
+        batches_done: Batches done in the current epoch (0 when the engine does not count batches); in
+            the "ranking" stage, sweeps of the ranking model done.
+        batches: Batches per epoch (0 when the engine does not count batches); sweeps while ranking.
+        stage: "rating" (the rating model's epochs) or "ranking" (the ranking model's fit, after them).
     """
 
     epochs_done: int
     epochs: int
     batches_done: int = 0
     batches: int = 0
+    stage: str = "rating"
 
 
 Callback = Callable[[EpochStats], None]
@@ -128,6 +131,7 @@ class TrainResult:
     train_data: Dataset
     valid_data: Dataset
     y_range: tuple[float, float]
+    ranker: Any = None
 
     @functools.cached_property
     def head(self) -> ServingHead:
@@ -165,7 +169,14 @@ class TrainResult:
             data.n_users,
         )
         return modelfile.SavedModel(
-            self.head, data.users, data.books, data.books_table, rated, data.rating_scale, self.manifest()
+            self.head,
+            data.users,
+            data.books,
+            data.books_table,
+            rated,
+            data.rating_scale,
+            self.manifest(),
+            ranker=self.ranker,
         )
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
@@ -312,6 +323,8 @@ def train(
         initial_model(dataset, config, y_range), train_data, config, device=device, on_batch=run.on_batch
     )
     history = run.epochs(engine, resume)
+    ranked = time.perf_counter()
+    ranker = _fit_ranker(train_data, config, progress)
     last = history[-1] if history else None
     metrics: dict[str, Any] = {
         "valid_mse": last.valid_loss if last else None,
@@ -323,9 +336,30 @@ def train(
         "bs": engine.bs,
         "n_train": train_data.n_ratings,
         "n_valid": valid_data.n_ratings,
+        "rank_seconds": None if ranker is None else time.perf_counter() - ranked,
     }
     return TrainResult(
-        engine.finish(), config, tuple(history), metrics, train_data, valid_data, tuple(y_range)
+        engine.finish(), config, tuple(history), metrics, train_data, valid_data, tuple(y_range), ranker
+    )
+
+
+def _fit_ranker(data: Dataset, config: TrainConfig, progress: ProgressCallback | bool | None) -> Any:
+    """The ranking model on the training part's reads (the validation part stays unseen, as for ratings)."""
+    if config.ranker == "none":
+        return None
+
+    def on_iteration(done: int, total: int) -> None:
+        if callable(progress):
+            progress(TrainProgress(config.epochs, config.epochs, done, total, stage="ranking"))
+
+    return ranker_kinds()[config.ranker].fit(
+        data,
+        factors=config.rank_factors,
+        regularization=config.rank_reg,
+        alpha=config.rank_alpha,
+        iterations=config.rank_iterations,
+        seed=config.seed,
+        on_iteration=on_iteration,
     )
 
 

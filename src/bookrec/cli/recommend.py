@@ -24,7 +24,7 @@ MinRatings = Annotated[
 AsJson = Annotated[
     bool,
     typer.Option(
-        "--json", help="Print a JSON list of objects (book_id, title, authors, score, because, ...)."
+        "--json", help="Print a JSON list of objects (book_id, title, authors, score, because, match, ...)."
     ),
 ]
 
@@ -54,6 +54,9 @@ def _print(results: list[BookResult], *, title: str, score_label: str, as_json: 
     table.add_column("authors")
     table.add_column("year", justify="right")
     table.add_column(score_label, justify="right")
+    matched = any(r.match is not None for r in results)
+    if matched:
+        table.add_column("match", justify="right")
     if because:
         table.add_column("because you liked")
     for rank, result in enumerate(results, start=1):
@@ -64,6 +67,8 @@ def _print(results: list[BookResult], *, title: str, score_label: str, as_json: 
             "" if result.year is None else str(result.year),
             f"{result.score:.3f}",
         ]
+        if matched:
+            row.append("" if result.match is None else f"{result.match:.3f}")
         if because:
             row.append("; ".join(result.because))
         table.add_row(*row)
@@ -138,12 +143,21 @@ def recommend(
     ] = None,
     k: K = 10,
     min_ratings: MinRatings = 0,
+    by: Annotated[
+        str,
+        typer.Option(
+            "--by",
+            help="match: ordered by the ranking model, from what readers read (the default); rating: the "
+            "highest predicted rating first (the blog's order).",
+        ),
+    ] = "match",
     as_json: AsJson = False,
 ) -> None:
     """What to read next: for a known reader (--user), or for a new one who names books they liked (--liked).
 
     A new reader is folded into the model without retraining; each recommendation says which of their books
-    it comes from.
+    it comes from, its predicted stars and (ordered by the ranking model) its match. Books already read,
+    and other editions and box sets of them, are left out.
 
     Examples:
 
@@ -165,11 +179,11 @@ def recommend(
             raise BookrecError(
                 "--exclude goes with --liked; a known reader's read books are left out already"
             )
-        results = recommender.recommend(user, k, min_ratings=min_ratings)
+        results = recommender.recommend(user, k, min_ratings=min_ratings, by=by)
         title = f"Next reads for reader {user}"
     else:
         results = recommender.recommend_for(
-            _parse_liked(liked or []), k, min_ratings=min_ratings, exclude=list(exclude or [])
+            _parse_liked(liked or []), k, min_ratings=min_ratings, exclude=list(exclude or []), by=by
         )
         title = "Next reads for someone who liked " + "; ".join(liked or [])
     _print(results, title=title, score_label="predicted", as_json=as_json, because=True)

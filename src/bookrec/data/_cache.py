@@ -24,7 +24,7 @@ from bookrec.data.ids import IdMap
 from bookrec.data.sources import DataSource, _Files, _is_synthetic
 from bookrec.errors import DataError
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: the books table has work_id
 """Bump when the cache layout or the parsing rules change, so old caches are never misread."""
 
 _ARRAYS = ("user_idx", "book_idx", "rating", "user_ids", "book_ids")

@@ -37,8 +37,10 @@ BOOK_COLUMNS = [
     "image_url",
     "small_image_url",
     "goodreads_url",
+    "work_id",
 ]
-"""The columns of ``Dataset.books_table``, in order."""
+"""The columns of ``Dataset.books_table``, in order. ``work_id`` ("" when unknown) ties the editions of one
+work together, so that a reader who liked one is not offered another."""
 
 # Column names other well-known data sets use, tried in order when reading a books file.
 _ID_COLUMNS = ("book_id", "movieId", "ISBN", "item_id", "itemId", "id")
@@ -137,5 +139,16 @@ def _books_for(book_map: IdMap, counts: np.ndarray, books: pd.DataFrame | None) 
         table["goodreads_url"] = [
             GOODREADS_BOOK_URL.format(int(v)) if np.isfinite(v) else "" for v in numbers.to_numpy(dtype=float)
         ]
+    work = _pick(meta, ("work_id",))
+    table["work_id"] = "" if work is None else _id_text(work)
     unknown = int(n - found.sum()) if books is not None else 0
     return table[BOOK_COLUMNS], unknown
+
+
+def _id_text(values: pd.Series) -> np.ndarray:
+    """Ids as text ("" when missing), whole numbers without a trailing ".0" (pandas reads them as floats)."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    whole = (numbers.notna() & (numbers == numbers.round())).to_numpy()
+    text = values.astype(object).where(values.notna(), "").astype(str).str.strip().to_numpy(dtype=object)
+    text[whole] = numbers[whole].astype("int64").astype(str).to_numpy(dtype=object)
+    return text

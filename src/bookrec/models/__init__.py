@@ -26,6 +26,7 @@ __all__ = [
     "embedding_size",
     "model_kind",
     "model_kinds",
+    "ranker_kinds",
     "sigmoid_range",
 ]
 
@@ -34,13 +35,30 @@ __all__ = [
 def model_kinds() -> dict[str, ModelKind]:
     """Every registered model kind by name, in the order of their modules' names ("dot" first)."""
     kinds: dict[str, ModelKind] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: (m.name != "dot", m.name)):
-        if info.name.startswith("_") or info.name == "base":
-            continue
-        kind = getattr(importlib.import_module(f"{__name__}.{info.name}"), "KIND", None)
+    for name in _kind_modules():
+        kind = getattr(importlib.import_module(f"{__name__}.{name}"), "KIND", None)
         if isinstance(kind, ModelKind):
             kinds[kind.name] = kind
     return kinds
+
+
+@functools.cache
+def ranker_kinds() -> dict[str, Any]:
+    """Every registered ranking model kind by name (modules with a ``RANKER``: ``als``)."""
+    rankers: dict[str, Any] = {}
+    for name in _kind_modules():
+        ranker = getattr(importlib.import_module(f"{__name__}.{name}"), "RANKER", None)
+        if ranker is not None:
+            rankers[ranker.name] = ranker
+    return rankers
+
+
+def _kind_modules() -> list[str]:
+    """The package's public modules, "dot" first."""
+    names = [
+        m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_") and m.name != "base"
+    ]
+    return sorted(names, key=lambda name: (name != "dot", name))
 
 
 def model_kind(name: str) -> ModelKind:

@@ -1,0 +1,227 @@
+"""The ranking model: implicit ALS on who read what, with each read weighted by the stars it got.
+
+Every rating is a read. Reader ``u``'s preference for book ``b`` is ``p = 1`` for a book they read, 0
+otherwise, weighted by a confidence: ``c = 1`` for a book they did not read, and for a read
+
+    c = alpha * (floor + (1 - floor) * s) ** power,    s = (rating - lo) / (hi - lo) in [0, 1],
+
+so on 1-5 stars with the defaults a 5-star read counts 5 times an unread book and a 1-star read 0.2 times: a
+book read and disliked says less than one never read. ALS (Hu, Koren and Volinsky 2008) minimizes
+``sum c (p - x_u · y_b)^2 + reg (|x_u|^2 + |y_b|^2)`` over reader factors ``x_u`` and book factors
+``y_b``; the fit is implicit's ``AlternatingLeastSquares`` (conjugate gradient, compiled), the serving head
+is numpy.
+
+A book's "match" for a reader is ``x_u · y_b``. A new reader is folded in exactly as ALS solves a reader,
+``x = (YᵀY + reg I + Σ (c_i - 1) y_i y_iᵀ)⁻¹ Σ c_i y_i``, which makes every match a sum of one term per book
+the reader read: ``c_i y_bᵀ A⁻¹ y_i``, the "because you read" of the result (implicit's ``explain``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Self
+
+import numpy as np
+
+from bookrec.models.base import matvec
+
+if TYPE_CHECKING:
+    from bookrec.data.dataset import Dataset
+
+__all__ = ["RANKER", "AlsHead", "FittedRanking", "RankerKind", "confidence"]
+
+# Chosen on MovieLens-small's per-reader hold-out (20% of each reader's ratings, relevant = 4+ stars, every
+# unread book ranked): binary confidence reached NDCG@10 0.283, this weighting 0.296-0.302 (see
+# benchmarks/bench_ranking.py); floor 0.2 and power 2 make it (stars / 5)^2 * 5 on 1-5 stars.
+CONFIDENCE_FLOOR = 0.2
+CONFIDENCE_POWER = 2.0
+
+
+def confidence(
+    rating: np.ndarray, scale: tuple[float, float], alpha: float, *, floor: float = CONFIDENCE_FLOOR
+) -> np.ndarray:
+    """The confidence of each read from its rating (see the module docstring), relative to the scale."""
+    lo, hi = scale
+    span = hi - lo if hi > lo else 1.0
+    share = np.clip((np.asarray(rating, dtype=np.float64) - lo) / span, 0.0, 1.0)
+    return (alpha * (floor + (1.0 - floor) * share) ** CONFIDENCE_POWER).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class FittedRanking:
+    """A reader's ranking factors and what each of their books contributed.
+
+    Attributes:
+        params: The reader's factors.
+        books: Book positions the reader read (the fit's inputs).
+        weights: Their confidences.
+    """
+
+    params: np.ndarray
+    books: np.ndarray
+    weights: np.ndarray
+    _solve: Callable[[np.ndarray], np.ndarray]
+    _book_factors: np.ndarray
+
+    def contributions(self, position: int) -> np.ndarray:
+        """Each read book's share of the match of the book at ``position``: ``c_i y_bᵀ A⁻¹ y_i``."""
+        weighted = self._solve(self._book_factors[position].astype(np.float64))
+        return (self._book_factors[self.books] @ weighted) * self.weights
+
+
+class AlsHead:
+    """The ranking model as arrays: reader and book factors, and what folding in a reader needs.
+
+    Args:
+        user_factors: Reader factors, (n_users, d).
+        book_factors: Book factors, (n_books, d).
+        regularization: The fit's L2 strength (folding in uses the same).
+        alpha: The confidence scale (see ``confidence``).
+    """
+
+    kind = "als"
+
+    def __init__(
+        self, user_factors: np.ndarray, book_factors: np.ndarray, regularization: float, alpha: float
+    ) -> None:
+        if user_factors.ndim != 2 or book_factors.ndim != 2 or user_factors.shape[1] != book_factors.shape[1]:
+            raise ValueError("reader and book factors must be tables of one width")
+        self.user_factors = user_factors
+        self.book_factors = book_factors
+        self.regularization = float(regularization)
+        self.alpha = float(alpha)
+        factors = book_factors.astype(np.float64)
+        self._gram = factors.T @ factors + self.regularization * np.eye(factors.shape[1])
+
+    @property
+    def n_users(self) -> int:
+        """Readers the model was fitted on."""
+        return int(self.user_factors.shape[0])
+
+    @property
+    def n_books(self) -> int:
+        """Books the model knows."""
+        return int(self.book_factors.shape[0])
+
+    def reader_params(self, user_idx: np.ndarray) -> np.ndarray:
+        """Known readers' factors, (m, d)."""
+        return self.user_factors[np.asarray(user_idx)]
+
+    def scores(self, params: np.ndarray) -> np.ndarray:
+        """Matches of every book: (n_books,) for one reader's (d,), (m, n_books) for (m, d)."""
+        if params.ndim == 1:
+            return matvec(self.book_factors, params)
+        return params @ self.book_factors.T
+
+    def fit_reader(self, books: np.ndarray, weights: np.ndarray) -> FittedRanking:
+        """A reader's factors from the books they read and their confidences, as ALS itself solves them."""
+        factors = self.book_factors[books].astype(np.float64)
+        system = self._gram + factors.T @ (factors * (weights.astype(np.float64) - 1.0)[:, None])
+        cholesky = np.linalg.cholesky(system)
+
+        def solve(vector: np.ndarray) -> np.ndarray:
+            return np.linalg.solve(cholesky.T, np.linalg.solve(cholesky, vector))
+
+        params = solve(factors.T @ weights.astype(np.float64))
+        return FittedRanking(params, books, weights.astype(np.float64), solve, self.book_factors)
+
+    def to_tensors(self) -> dict[str, np.ndarray]:
+        """rank_user_factors and rank_book_factors (float32)."""
+        return {
+            "rank_user_factors": self.user_factors.astype(np.float32),
+            "rank_book_factors": self.book_factors.astype(np.float32),
+        }
+
+    def settings(self) -> dict[str, Any]:
+        """What the manifest records to rebuild the head (beside its tensors)."""
+        return {"regularization": self.regularization, "alpha": self.alpha}
+
+    @classmethod
+    def tensor_names(cls) -> tuple[str, ...]:
+        """The two factor tables."""
+        return ("rank_user_factors", "rank_book_factors")
+
+    @classmethod
+    def from_tensors(cls, tensors: Mapping[str, np.ndarray], settings: Mapping[str, Any]) -> Self:
+        """The head over a model folder's arrays and the manifest's settings."""
+        return cls(
+            tensors["rank_user_factors"],
+            tensors["rank_book_factors"],
+            float(settings["regularization"]),
+            float(settings["alpha"]),
+        )
+
+
+def fit(
+    dataset: Dataset,
+    *,
+    factors: int,
+    regularization: float,
+    alpha: float,
+    iterations: int,
+    seed: int,
+    on_iteration: Callable[[int, int], None] | None = None,
+) -> AlsHead:
+    """Fit the ranking model on every read of ``dataset`` (implicit's ALS, imported here only).
+
+    Args:
+        dataset: The ratings; each is a read weighted by ``confidence``.
+        factors: Factors per reader and book.
+        regularization: L2 strength.
+        alpha: Confidence scale.
+        iterations: ALS sweeps (readers, then books).
+        seed: Seed of the initial factors.
+        on_iteration: Called with (iterations done, iterations) after each sweep.
+    """
+    import scipy.sparse as sparse
+    import threadpoolctl
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    weights = confidence(dataset.rating, dataset.rating_scale, alpha)
+    reads = sparse.csr_matrix(
+        (weights, (dataset.user_idx, dataset.book_idx)), shape=(dataset.n_users, dataset.n_books)
+    )
+    reads.sum_duplicates()
+
+    def report(iteration: int, _seconds: float, _loss: Any) -> None:
+        if on_iteration is not None:
+            on_iteration(iteration + 1, iterations)
+
+    # implicit runs its own threads; a threaded BLAS beside them only fights them (implicit warns).
+    with threadpoolctl.threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=factors,
+            regularization=regularization,
+            alpha=1.0,  # the confidences above carry alpha already
+            iterations=iterations,
+            calculate_training_loss=False,
+            random_state=seed % 2**32,
+        )
+        model.fit(reads, show_progress=False, callback=report)
+    return AlsHead(np.asarray(model.user_factors), np.asarray(model.item_factors), regularization, alpha)
+
+
+@dataclass(frozen=True)
+class RankerKind:
+    """The registration of a ranking model kind.
+
+    Attributes:
+        name: Its name in ``TrainConfig.ranker`` and the manifest.
+        summary: One line for ``--help``.
+        head: The serving head class.
+        fit: ``fit(dataset, factors=, regularization=, alpha=, iterations=, seed=, on_iteration=) -> head``.
+    """
+
+    name: str
+    summary: str
+    head: type[AlsHead]
+    fit: Callable[..., AlsHead]
+
+
+RANKER = RankerKind(
+    name="als",
+    summary="implicit ALS on who read what, each read weighted by its stars",
+    head=AlsHead,
+    fit=fit,
+)
