@@ -16,6 +16,7 @@ optuna``), imported only here.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -267,7 +268,8 @@ class _Objective:
         )
         started = time.perf_counter()
         try:
-            result = train(self.tuning_part, config, device=self.device)
+            # Trials score the rating model only: fitting the ranking model each time would only cost time.
+            result = train(self.tuning_part, dataclasses.replace(config, ranker="none"), device=self.device)
         except TrainingDivergedError:
             self.record(TrialResult(trial.number, params, None, time.perf_counter() - started, "diverged"))
             raise self.optuna.TrialPruned() from None
