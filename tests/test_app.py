@@ -273,6 +273,34 @@ def test_what_the_model_cannot_use_is_left_out_with_a_warning(serve: Path) -> No
     assert len(shown_ids(at)[0]) == 12
 
 
+def test_next_read_orders_by_match_or_by_rating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trained model has a ranking model: the list is ordered by match unless the reader asks otherwise."""
+    from bookrec.config import TrainConfig
+    from bookrec.train import train
+    from conftest import planted_dataset
+
+    data = planted_dataset(np.random.default_rng(4), n_users=120, n_books=100, per_user=20)
+    books = pd.read_csv(BOOKS_SAMPLE)
+    data = type(data).from_ratings(
+        data.users.id_of(data.user_idx),
+        data.books.id_of(data.book_idx),
+        data.rating,
+        rating_scale=(1, 5),
+        books=books,
+    )
+    monkeypatch.setenv(MODEL_ENV, str(train(data, TrainConfig(epochs=2)).save(tmp_path / "ranked")))
+    at = open_page("next_read", {"liked": "2:5,7:4"})
+    assert_clean(at)
+    assert at.radio(key="next_by").value == "match"
+    by_match = shown_ids(at)[0]
+    assert "match " in "".join(m.value for m in at.markdown if "bookrec-cards" in m.value)
+    at.radio(key="next_by").set_value("rating").run()
+    assert_clean(at)
+    by_rating = shown_ids(at)[0]
+    assert "match " not in "".join(m.value for m in at.markdown if "bookrec-cards" in m.value)
+    assert by_match != by_rating and len(by_match) == len(by_rating) == 12
+
+
 # --- explore ---------------------------------------------------------------------------------------------
 
 

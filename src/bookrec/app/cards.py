@@ -104,6 +104,7 @@ def show(
     score: Callable[[float], str] | None = None,
     *,
     because: bool = False,
+    describe: Callable[[BookResult], str] | None = None,
 ) -> None:
     """Show books as a grid of cards.
 
@@ -111,6 +112,13 @@ def show(
         results: The books, in order.
         score: Formats a result's score for its card (``lambda s: f"similarity {s:.2f}"``); None: no score.
         because: Show "Because you liked ..." from ``BookResult.because``.
+        describe: Formats the whole result's line instead of ``score`` (to show its match beside its stars).
     """
-    cards = "".join(_card(r, score(r.score) if score else "", because) for r in results)
+
+    def line(result: BookResult) -> str:
+        if describe is not None:
+            return describe(result)
+        return score(result.score) if score else ""
+
+    cards = "".join(_card(r, line(r), because) for r in results)
     st.markdown(f'{_STYLE}<div class="bookrec-cards">{cards}</div>', unsafe_allow_html=True)

@@ -11,6 +11,7 @@ import streamlit as st
 from bookrec.app import cards, query, state
 from bookrec.errors import UnknownBookError
 from bookrec.recommender import Recommender
+from bookrec.results import BookResult
 
 _ADD, _ADD_STARS, _READ = "next_add", "next_add_stars", "next_read"
 
@@ -159,8 +160,16 @@ def _page(recommender: Recommender) -> None:
         on_change=_remember_read,
         placeholder="Type a title or an author…",
     )
-    k_box, floor_box = st.columns(2)
+    k_box, floor_box, order_box = st.columns(3)
     k = k_box.slider("How many recommendations", 4, 40, 12, step=4, key="next_k")
+    by = order_box.radio(
+        "Order by",
+        list(_ORDERS),
+        format_func=_ORDERS.__getitem__,
+        key="next_by",
+        help="Best match: what readers of your books went on to read (the ranking model). Highest rating: "
+        "the books the rating model expects you to rate highest (the blog's order).",
+    )
     min_ratings = floor_box.number_input(
         "Minimum ratings",
         min_value=0,
@@ -179,13 +188,22 @@ def _page(recommender: Recommender) -> None:
         k=k,
         min_ratings=int(min_ratings),
         exclude=[f"id:{book}" for book in read],
+        by=by,
     )
     st.subheader("Your next read", anchor=False)
     st.caption("This page's address holds your list: bookmark it or send it to a friend.")
     if not results:
         st.info("Nothing left to recommend with these settings; lower the minimum ratings.")
-    lo, hi = recommender.rating_scale  # the model's range is wider than the scale; a reader's is not
-    cards.show(results, lambda s: f"predicted {min(max(s, lo), hi):.1f}★ for you", because=True)
+    cards.show(results, because=True, describe=_describe)
+
+
+_ORDERS = {"match": "Best match", "rating": "Highest predicted rating"}
+
+
+def _describe(result: BookResult) -> str:
+    """The card's line: the predicted stars, and the match that ordered the list (when it did)."""
+    stars = f"predicted {result.score:.1f}★ for you"
+    return stars if result.match is None else f"match {result.match:.2f} · {stars}"
 
 
 st.title("Your next read", anchor=False)
