@@ -24,6 +24,7 @@ WORKFLOW = [
     "download",
     "info",
     "synth",
+    "split",
     "train",
     "evaluate",
     "lr-find",

@@ -64,7 +64,18 @@ def _root(
 def _register_commands() -> None:
     """Import the command modules; each adds its commands to ``app``."""
     # Imported in the order of a user's workflow, which is the order `bookrec --help` lists them in.
-    workflow = ("download", "data", "synth", "train", "evaluate", "lr_find", "tune", "recommend", "app_cmd")
+    workflow = (
+        "download",
+        "data",
+        "synth",
+        "split",
+        "train",
+        "evaluate",
+        "lr_find",
+        "tune",
+        "recommend",
+        "app_cmd",
+    )
     for module in workflow:
         importlib.import_module(f"bookrec.cli.{module}")
 

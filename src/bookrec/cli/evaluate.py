@@ -71,19 +71,26 @@ def _print_evaluation(result: ModelEvaluation, model: str) -> None:
             "(predicted as the global mean)"
         )
     if result.top_n is not None and result.popular is not None:
-        k = result.top_n.k
-        ranking = Table(
-            title=f"Top-{k} lists vs held-out ratings >= {result.like_threshold:g} "
-            f"({result.top_n.n_readers:,} readers)"
-        )
-        ranking.add_column("method")
-        for column in (f"precision@{k}", f"recall@{k}", f"NDCG@{k}", "coverage"):
-            ranking.add_column(column, justify="right")
-        for name, row in (("this model", result.top_n), ("most popular", result.popular)):
-            ranking.add_row(
-                name, _number(row.precision), _number(row.recall), _number(row.ndcg), f"{row.coverage:.1%}"
-            )
-        console.print(ranking)
+        console.print(_ranking_table(result))
+
+
+def _ranking_table(result: ModelEvaluation) -> Table:
+    """One row per method (the model, most popular), one column per top-N metric."""
+    assert result.top_n is not None and result.popular is not None
+    k = result.top_n.k
+    ranking = Table(
+        title=f"Top-{k} lists vs held-out ratings >= {result.like_threshold:g} "
+        f"({result.top_n.n_readers:,} readers)"
+    )
+    ranking.add_column("method")
+    # Two-line headers keep the seven columns within an 80-column terminal.
+    columns = (f"NDCG\n@{k}", f"recall\n@{k}", f"recall\n@{2 * k}", f"precision\n@{k}", f"hit rate\n@{k}")
+    for column in (*columns, "coverage"):
+        ranking.add_column(column, justify="right")
+    for name, row in (("this model", result.top_n), ("most popular", result.popular)):
+        figures = (row.ndcg, row.recall, row.recall_2k, row.precision, row.hit_rate)
+        ranking.add_row(name, *(_number(value) for value in figures), f"{row.coverage:.1%}")
+    return ranking
 
 
 @app.command()
@@ -98,10 +105,21 @@ def evaluate(
         bool,
         typer.Option(
             "--top-n",
-            help="Also rank: precision, recall, NDCG@k and coverage, beside the most-popular baseline.",
+            help="Also rank every book each reader has not rated: NDCG@k, recall@k and @2k, precision@k, "
+            "hit rate@k and coverage, beside the most popular books of the model's training data.",
         ),
     ] = False,
     k: Annotated[int, typer.Option("-k", "--k", help="List length for --top-n.")] = 10,
+    like_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--like-threshold",
+            metavar="T",
+            help="For --top-n: held-out ratings >= T are relevant. Default: the top fifth of the model's "
+            "scale rounded down (4 on 1-5 and on 0.5-5, 8 on 1-10).",
+            show_default=False,
+        ),
+    ] = None,
     whole: Annotated[
         bool,
         typer.Option(
@@ -115,7 +133,8 @@ def evaluate(
             help="Print one JSON object: rmse, mse, mae, n, unknown_users, unknown_books (ratings by "
             "readers / of books the model lacks), unknown_user_ids, unknown_book_ids, in_model_data, on, "
             "data, model; "
-            "top_n with --top-n.",
+            "with --top-n, top_n: k, like_threshold, and for model and most_popular: ndcg_at_k, "
+            "recall_at_k, recall_at_2k, precision_at_k, hit_rate_at_k, coverage, n_users.",
         ),
     ] = False,
 ) -> None:
@@ -127,9 +146,21 @@ def evaluate(
     of readers or books the model does not know are predicted from the biases or the
     global mean, and counted.
 
+    With --top-n on a held-out file (as `bookrec split` writes), every reader of it that
+    the model knows gets a list of every book the model did not see them rate; their
+    held-out ratings >= --like-threshold are the relevant books (a relevant book the
+    model never saw counts, and no list can hold it). The most-popular lists rank books
+    by their number of ratings in the model's training data.
+
     Examples:
 
       bookrec evaluate models/default --top-n
+
+      bookrec split --ratings ratings.csv --holdout 0.2 --by random --seed 42 --out split
+
+      bookrec train --ratings split/train.csv --valid-pct 0 --out models/split
+
+      bookrec evaluate models/split --ratings split/heldout.csv --top-n --json
 
       bookrec evaluate --ratings ml/ratings.csv --user-col userId --item-col movieId --json
 
@@ -142,10 +173,21 @@ def evaluate(
 
     if k < 1:
         raise ConfigError(f"-k must be at least 1, got {k}")
+    if like_threshold is not None and not top_n:
+        raise ConfigError("--like-threshold goes with --top-n")
+    if like_threshold is not None and not math.isfinite(like_threshold):
+        raise ConfigError(f"--like-threshold must be a number, got {like_threshold}")
     path = resolve_model_path(model)
     recommender = Recommender.load(path)
     dataset = _evaluation_data(recommender, data_options)
-    result = evaluate_model(recommender, dataset, split="all" if whole else "auto", top_n=top_n, k=k)
+    result = evaluate_model(
+        recommender,
+        dataset,
+        split="all" if whole else "auto",
+        top_n=top_n,
+        k=k,
+        min_rating=like_threshold,
+    )
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
     if as_json:
