@@ -41,7 +41,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("models", ("bookrec.models",)),
     ("persistence", ("bookrec.modelfile",)),
     ("training", ("bookrec.config", "bookrec.engines", "bookrec.train", "bookrec.lr_find", "bookrec.tune")),
-    ("serving", ("bookrec.catalog", "bookrec.fold_in", "bookrec.recommender", "bookrec.evaluation")),
+    (
+        "serving",
+        ("bookrec.catalog", "bookrec.fold_in", "bookrec.recommender", "bookrec.evaluation", "bookrec.topn"),
+    ),
     ("faces", ("bookrec.cli", "bookrec.app", "bookrec.plots", "bookrec.__main__")),
 ]
 SERVING_ROOTS = ("bookrec.recommender",)
