@@ -94,14 +94,28 @@ def goodbooks_folder(tmp_path: Path, rng: np.random.Generator) -> Callable[..., 
 
 
 def planted_dataset(
-    rng: np.random.Generator, n_users: int = 300, n_books: int = 150, per_user: int = 50
+    rng: np.random.Generator,
+    n_users: int = 300,
+    n_books: int = 150,
+    per_user: int = 50,
+    *,
+    taste_reads: bool = False,
 ) -> Dataset:
-    """Ratings from planted rank-3 factors and biases plus Normal(0, NOISE) noise: the floor RMSE is NOISE."""
+    """Ratings from planted rank-3 factors and biases plus Normal(0, NOISE) noise: the floor RMSE is NOISE.
+
+    Each reader reads ``per_user`` books, at random, or (``taste_reads``) more often those they will like,
+    as real readers do: then who read what carries the taste too, which is what a ranking model learns from.
+    """
     k = 3
     user_f, book_f = rng.normal(size=(n_users, k)) * 0.7, rng.normal(size=(n_books, k)) * 0.7
     user_b, book_b = rng.normal(size=n_users) * 0.3, rng.normal(size=n_books) * 0.3
     users = np.repeat(np.arange(n_users), per_user)
-    books = np.concatenate([rng.choice(n_books, per_user, replace=False) for _ in range(n_users)])
+    if taste_reads:
+        appeal = np.exp(2.0 * (user_f @ book_f.T + book_b))
+        chosen = [rng.choice(n_books, per_user, replace=False, p=row / row.sum()) for row in appeal]
+    else:
+        chosen = [rng.choice(n_books, per_user, replace=False) for _ in range(n_users)]
+    books = np.concatenate(chosen)
     clean = np.clip(3.0 + user_b[users] + book_b[books] + (user_f[users] * book_f[books]).sum(1), 1, 5)
     stars = clean + rng.normal(scale=NOISE, size=clean.size)
     return Dataset.from_ratings(users + 1, books + 1, stars, rating_scale=(1.0, 5.0), name="planted")

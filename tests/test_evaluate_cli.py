@@ -30,7 +30,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def ratings_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Planted rank-3 ratings (300 readers, 150 books, 50 each) as a CSV; readers 1..300, books 1..150."""
-    data = planted_dataset(np.random.default_rng(1234))
+    data = planted_dataset(np.random.default_rng(1234), taste_reads=True)
     rows = [
         (int(data.users.id_of(u)), int(data.books.id_of(b)), f"{r:.3f}")
         for u, b, r in zip(data.user_idx, data.book_idx, data.rating, strict=True)
@@ -108,10 +108,9 @@ def test_top_n_beats_the_most_popular_books_on_planted_data(model_dir: Path, rat
     assert top["k"] == 5 and 3.5 < top["min_rating"] < 5  # the top quarter of the data's own scale
     ours, popular = top["model"], top["most_popular"]
     assert ours["readers"] == popular["readers"] > 100
-    # Lists now follow the ranking model, which learns from who rated what: on planted data (books drawn at
-    # random, taste only in the stars) it reaches NDCG@5 ~0.10 where predicted stars reached ~0.27, still
-    # three times most-popular's ~0.03.
-    assert ours["ndcg@5"] > 2 * popular["ndcg@5"]
+    # Lists follow the ranking model, which learns from who read what: the planted readers read the books
+    # they like more often, as real readers do.
+    assert ours["ndcg@5"] > popular["ndcg@5"] + 0.1
     assert ours["precision@5"] > popular["precision@5"]
     assert ours["coverage"] > popular["coverage"]
 
