@@ -43,7 +43,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("training", ("bookrec.config", "bookrec.engines", "bookrec.train", "bookrec.lr_find", "bookrec.tune")),
     (
         "serving",
-        ("bookrec.catalog", "bookrec.fold_in", "bookrec.recommender", "bookrec.evaluation", "bookrec.topn"),
+        (
+            "bookrec.catalog",
+            "bookrec.fold_in",
+            "bookrec.reasons",
+            "bookrec.recommender",
+            "bookrec.evaluation",
+            "bookrec.topn",
+        ),
     ),
     ("faces", ("bookrec.cli", "bookrec.app", "bookrec.plots", "bookrec.__main__")),
 ]

@@ -9,7 +9,7 @@ beyond taste (book biases), and a map of books (PCA of book vectors).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bookrec import modelfile
+from bookrec import modelfile, reasons
 from bookrec.catalog import Catalog
 from bookrec.data.ids import IdMap
 from bookrec.data.rated import RatedBooks
@@ -32,8 +32,6 @@ __all__ = ["BY", "BookRef", "BookResult", "Prediction", "Recommender"]
 
 BY = ("match", "rating")
 """How a recommendation list is ordered: by the ranking model's match (default), or by predicted rating."""
-
-Explainer = Callable[[int], tuple[str, ...]]
 
 
 @dataclass
@@ -79,6 +77,9 @@ class Recommender:
         self._unit_books = vectors / np.maximum(norms, 1e-12)
         self._catalog = Catalog(self.books, self.books_table)
         self._n_ratings = self._catalog.n_ratings
+        # Only books the reader liked can be a "because you liked": a 1-star book that pushed a result up
+        # (by pushing its opposite down) is no reason a person would accept.
+        self._like = default_like_threshold(*self.rating_scale)
         self._global_rating = (
             float(np.mean(self.rated.rating)) if self.rated.rating.size else float(np.mean(self.rating_scale))
         )
@@ -265,11 +266,17 @@ class Recommender:
         stars = self.head.scores(self.head.reader_params(np.array([user]))[0])
         if self._ranks_by(by) == "rating":
             liked = seen[ratings >= np.quantile(ratings, 0.5)] if ratings.size else seen
-            return self._answer(stars, seen, k, min_ratings, self._explain_by_similarity(liked))
+            return self._answer(
+                stars,
+                seen,
+                k,
+                min_ratings,
+                reasons.by_similarity(self._unit_books, liked, self._catalog.title),
+            )
         matches = self.ranker.scores(self.ranker.reader_params(np.array([user]))[0])
         fitted = self.ranker.fit_reader(seen, confidence(ratings, self.rating_scale, self.ranker.alpha))
         leave_out = np.concatenate((seen, self._catalog.editions_of(seen)))
-        because = self._explain_by_contribution(fitted, seen, ratings)
+        because = reasons.by_contribution(fitted, seen, ratings >= self._like, self._catalog.title)
         return self._answer(stars, leave_out, k, min_ratings, because, matches=matches)
 
     def recommend_for(
@@ -307,7 +314,7 @@ class Recommender:
         leave_out = np.concatenate((positions, [self.book_position(b) for b in exclude])).astype(np.int64)
         if order == "rating":
             fitted = fit_reader(self.head, positions, stars, self._fold_in_strength() * len(positions))
-            because = self._explain_fold_in(fitted, positions, stars)
+            because = reasons.by_fold_in(fitted, positions, stars >= self._like, self._catalog.title)
             return self._answer(self.head.scores(fitted.params), leave_out, k, min_ratings, because)
         # The stars shown: a book named without stars counts as liked, not as the top of the scale, so that
         # the predicted stars differ between results (at the top of the scale nearly all would read 5.0).
@@ -316,7 +323,7 @@ class Recommender:
         taste = fit_reader(self.head, positions, shown, self._fold_in_strength() * len(positions))
         ranked = self.ranker.fit_reader(positions, confidence(stars, self.rating_scale, self.ranker.alpha))
         leave_out = np.concatenate((leave_out, self._catalog.editions_of(positions)))
-        because = self._explain_by_contribution(ranked, positions, stars)
+        because = reasons.by_contribution(ranked, positions, stars >= self._like, self._catalog.title)
         matches = self.ranker.scores(ranked.params)
         return self._answer(
             self.head.scores(taste.params), leave_out, k, min_ratings, because, matches=matches
@@ -369,7 +376,7 @@ class Recommender:
         leave_out: np.ndarray,
         k: int,
         min_ratings: int,
-        explain: Explainer,
+        explain: reasons.Explainer,
         *,
         matches: np.ndarray | None = None,
     ) -> list[BookResult]:
@@ -385,44 +392,6 @@ class Recommender:
             self._catalog.result(i, float(r), explain(i), None if matches is None else float(matches[i]))
             for i, r in zip(top, ratings, strict=True)
         ]
-
-    def _explain_fold_in(self, fitted: Any, positions: np.ndarray, stars: np.ndarray) -> Explainer:
-        """The named books that pushed a result's predicted rating up most, in the linearised fold-in."""
-        titles = [self._catalog.title(int(i)) for i in positions]
-        # Only books the reader liked can be a "because you liked": a 1-star book that pushed a result up
-        # (by pushing its opposite down) is no reason a person would accept.
-        reasons = stars >= default_like_threshold(*self.rating_scale)
-
-        def because(position: int) -> tuple[str, ...]:
-            contribution = np.where(reasons, fitted.contributions(position), -np.inf)
-            order = np.argsort(-contribution)
-            return tuple(titles[j] for j in order[:2] if contribution[j] > 0)
-
-        return because
-
-    def _explain_by_contribution(self, fitted: Any, books: np.ndarray, stars: np.ndarray) -> Explainer:
-        """The liked book that adds most to a result's match (the ranking model's own decomposition), and a
-        second when it adds at least half as much."""
-        reasons = stars >= default_like_threshold(*self.rating_scale)
-
-        def because(position: int) -> tuple[str, ...]:
-            contribution = np.where(reasons, fitted.contributions(position), -np.inf)
-            order = np.argsort(-contribution)[:2]
-            best = contribution[order[0]] if order.size else 0.0
-            keep = [j for j in order if contribution[j] > 0 and contribution[j] >= 0.5 * best]
-            return tuple(self._catalog.title(int(books[j])) for j in keep)
-
-        return because
-
-    def _explain_by_similarity(self, liked: np.ndarray) -> Explainer:
-        def because(position: int) -> tuple[str, ...]:
-            if liked.size == 0:
-                return ()
-            closeness = matvec(self._unit_books[liked], self._unit_books[position])
-            best = liked[np.argsort(-closeness)[:2]]
-            return tuple(self._catalog.title(int(i)) for i in best)
-
-        return because
 
     def _resolve_liked(
         self, liked: Iterable[BookRef] | Mapping[BookRef, float | None]
