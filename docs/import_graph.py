@@ -40,7 +40,17 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("data", ("bookrec.data", "bookrec")),
     ("models", ("bookrec.models",)),
     ("persistence", ("bookrec.modelfile",)),
-    ("training", ("bookrec.config", "bookrec.engines", "bookrec.train", "bookrec.lr_find", "bookrec.tune")),
+    (
+        "training",
+        (
+            "bookrec.config",
+            "bookrec.engines",
+            "bookrec.trained",
+            "bookrec.train",
+            "bookrec.lr_find",
+            "bookrec.tune",
+        ),
+    ),
     (
         "serving",
         (
