@@ -273,6 +273,13 @@ def test_what_the_model_cannot_use_is_left_out_with_a_warning(serve: Path) -> No
     assert len(shown_ids(at)[0]) == 12
 
 
+def test_a_model_without_a_ranking_model_offers_no_order_control(serve: Path) -> None:
+    at = open_page("next_read", {"liked": "2:5"})
+    assert_clean(at)
+    assert not [r for r in at.radio if r.key == "next_by"]
+    assert "match " not in "".join(m.value for m in at.markdown if "bookrec-cards" in m.value)
+
+
 def test_next_read_orders_by_match_or_by_rating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A trained model has a ranking model: the list is ordered by match unless the reader asks otherwise."""
     from bookrec.config import TrainConfig

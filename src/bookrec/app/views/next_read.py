@@ -162,14 +162,16 @@ def _page(recommender: Recommender) -> None:
     )
     k_box, floor_box, order_box = st.columns(3)
     k = k_box.slider("How many recommendations", 4, 40, 12, step=4, key="next_k")
-    by = order_box.radio(
-        "Order by",
-        list(_ORDERS),
-        format_func=_ORDERS.__getitem__,
-        key="next_by",
-        help="Best match: what readers of your books went on to read (the ranking model). Highest rating: "
-        "the books the rating model expects you to rate highest (the blog's order).",
-    )
+    by = "rating"
+    if recommender.ranker is not None:  # a folder from before the ranking model can only rank by rating
+        by = order_box.radio(
+            "Order by",
+            list(_ORDERS),
+            format_func=_ORDERS.__getitem__,
+            key="next_by",
+            help="Best match: what readers of your books went on to read (the ranking model). Highest "
+            "rating: the books the rating model expects you to rate highest (the blog's order).",
+        )
     min_ratings = floor_box.number_input(
         "Minimum ratings",
         min_value=0,
