@@ -22,6 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bookrec.cli import app
+from bookrec.data._cache_lock import cache_lock
 from bookrec.data.download import (
     GOODBOOKS_SHA256,
     GOODBOOKS_URL,
@@ -457,3 +458,95 @@ def test_cli_help_teaches_the_options() -> None:
     assert result.exit_code == 0
     for word in ("--url", "--sha256", "--force", "--timeout", "BOOKREC_HOME", "checksum mismatch"):
         assert word in result.stdout
+
+
+# --- without network: the hint, and installing a local copy ------------------------------------------------
+
+
+def test_a_failed_download_says_how_to_go_on_offline(home: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code, _, err = _cli(
+        "--url", f"http://127.0.0.1:{port}/x.zip", "--sha256", _sha(GOOD_ZIP), "--retries", "0"
+    )
+    assert code == 2 and err.count("\n") == 1
+    assert "bookrec download --from FILE" in err and "--data FILE" in err and "make run DATA=FILE" in err
+
+
+def test_download_from_a_local_zip_installs_it_as_a_download_would(tmp_path: Path, home: Path) -> None:
+    local = tmp_path / "my copy" / "goodbooks-10k.zip"
+    local.parent.mkdir()
+    local.write_bytes(GOOD_ZIP)
+    code, out, err = _cli("--from", str(local), "--sha256", _sha(GOOD_ZIP))
+    assert (code, err) == (0, "")
+    assert out.startswith(f"goodbooks-10k is ready in {goodbooks_dir()}")
+    assert (home / "downloads" / "goodbooks-10k.zip").read_bytes() == GOOD_ZIP
+    assert sorted(_tree(home)) == [
+        "downloads",
+        "downloads/goodbooks-10k.zip",
+        "goodbooks-10k",
+        "goodbooks-10k/books.csv",
+        "goodbooks-10k/ratings.csv",
+        "goodbooks-10k/tags.csv",
+    ]
+    info = CliRunner().invoke(app, ["info", "--json"])  # later commands need no --data
+    assert info.exit_code == 0 and json.loads(info.stdout)["ratings"] == 6
+
+
+def test_download_from_a_zip_checks_its_hash(tmp_path: Path, home: Path) -> None:
+    local = tmp_path / "other.zip"
+    local.write_bytes(OTHER_ZIP)
+    code, _, err = _cli("--from", str(local))  # the published hash by default
+    assert code == 2 and err.count("\n") == 1
+    assert f"got {_sha(OTHER_ZIP)}" in err and f"--sha256 {_sha(OTHER_ZIP)}" in err
+    assert not (home / "goodbooks-10k").exists()
+
+
+def test_download_from_a_folder_and_refusals(tmp_path: Path, home: Path) -> None:
+    folder = tmp_path / "unpacked" / "goodbooks-10k"
+    folder.mkdir(parents=True)
+    (folder / "ratings.csv").write_text(RATINGS)
+    (folder / "books.csv").write_text(BOOKS)
+    code, _, err = _cli("--from", str(folder.parent))  # the folder, or the one holding it
+    assert (code, err) == (0, "")
+    assert (goodbooks_dir() / "ratings.csv").read_text() == RATINGS
+    for bad, message in ((tmp_path / "nothing.zip", "no such file or folder"), (tmp_path, "no ratings.csv")):
+        code, _, err = _cli("--from", str(bad))
+        assert code == 2 and message in err and err.count("\n") == 1
+
+
+_KILL_AT_SWAP = """
+import os, signal, sys
+from bookrec import _files
+from bookrec.data.install import install_goodbooks
+real, calls = os.replace, []
+def replace(*args):
+    calls.append(args)
+    if len(calls) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # between moving the old copy aside and the new one in
+    return real(*args)
+_files.os.replace = replace
+install_goodbooks(sys.argv[1], None)
+"""
+
+
+def test_a_kill_while_installing_keeps_the_last_good_copy(tmp_path: Path, home: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    first = tmp_path / "first.zip"
+    first.write_bytes(GOOD_ZIP)
+    unpack_goodbooks_zip(first)
+    second = tmp_path / "second.zip"
+    second.write_bytes(OTHER_ZIP)
+    env = {**os.environ, "BOOKREC_HOME": str(home)}
+    killed = subprocess.run([sys.executable, "-c", _KILL_AT_SWAP, str(second)], env=env, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    assert not goodbooks_ready()  # the kill came between the two renames
+    # The next run puts the last good copy back before its own work, and leaves no work folder behind.
+    with cache_lock(goodbooks_dir(), home / "downloads"):
+        assert (goodbooks_dir() / "ratings.csv").read_text() == RATINGS
+    assert [p.name for p in home.iterdir() if p.name.startswith(".")] == []

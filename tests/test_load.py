@@ -340,3 +340,44 @@ def test_synthetic_folders_are_flagged(goodbooks_folder) -> None:
     assert data.synthetic and data.summary()["synthetic"] is True
     result = runner.invoke(app, ["info", "--data", str(folder)])
     assert "SYNTHETIC" in result.stdout
+
+
+@pytest.mark.parametrize("bad_id", ["", "abc", "12x"], ids=["blank", "word", "mixed"])
+def test_one_bad_book_id_costs_only_its_row(tmp_path: Path, bad_id: str) -> None:
+    """A blank or non-numeric book_id once made every id a float that matched nothing: all titles lost."""
+    ratings = write_ratings(tmp_path / "r.csv", [(1, 1, 5), (2, 2, 3), (2, 3, 4)])
+    books = tmp_path / "books.csv"
+    books.write_text(f"book_id,title\n1,One\n{bad_id},Broken\n2.0,Two\n3,Three\n", encoding="utf-8")
+    data = load_dataset(DataSource(ratings=ratings, books=books))
+    assert list(data.books_table.title) == ["One", "Two", "Three"]
+    assert data.report.unknown_books == 0
+
+
+def test_a_books_file_without_id_or_title_is_refused_by_name(tmp_path: Path) -> None:
+    ratings = write_ratings(tmp_path / "r.csv", [(1, 1, 5), (2, 2, 3)])
+    books = tmp_path / "meta.csv"
+    books.write_text("isbn,label\n1,One\n", encoding="utf-8")
+    result = runner.invoke(app, ["info", "--ratings", str(ratings), "--books", str(books)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(
+        "error: meta.csv: the books file needs a book id column ('book_id') and a title"
+    )
+    assert "the header has isbn, label" in result.stderr
+
+
+def test_the_same_ratings_in_a_folder_a_zip_or_another_file_are_one_data_set(
+    goodbooks_folder, tmp_path: Path
+) -> None:
+    folder = goodbooks_folder()
+    archive = tmp_path / "gb.zip"
+    with zipfile.ZipFile(archive, "w") as writer:
+        for name in ("ratings.csv", "books.csv"):
+            writer.write(folder / name, f"goodbooks-10k/{name}")
+    copy = tmp_path / "copy.csv"
+    copy.write_text((folder / "ratings.csv").read_text().replace("\n", "\r\n"))  # other bytes, same ratings
+    hashes = {
+        load_dataset(folder).source_hash,
+        load_dataset(archive).source_hash,
+        load_dataset(DataSource(ratings=copy, rating_scale=(1.0, 5.0))).source_hash,
+    }
+    assert len(hashes) == 1

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +28,15 @@ import pyarrow.parquet as pq
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from bookrec._files import ordinary_permissions, replace_folder
+from bookrec._files import (
+    LockHeld,
+    acquire_lock,
+    ordinary_permissions,
+    recover_interrupted_swap,
+    release_lock,
+    replace_folder,
+    unwritable_reason,
+)
 from bookrec.data.ids import IdMap
 from bookrec.data.paths import models_dir
 from bookrec.data.rated import RatedBooks
@@ -101,6 +110,7 @@ def write_model_folder(
             name: {"shape": list(a.shape), "dtype": str(a.dtype)} for name, a in arrays.items()
         }
         full["files"] = {name: _sha256(staging / name) for name in files}
+        full[_ANSWERS_KEY] = _answers_digest(full)
         (staging / MANIFEST).write_text(json.dumps(full, indent=2, default=_json_default))
         ordinary_permissions(staging)
         _swap_into_place(staging, folder)
@@ -110,6 +120,18 @@ def write_model_folder(
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+_ANSWERS_KEY = "answers_sha256"
+_ANSWER_FIELDS = ("model", "ranker", "y_range", "rating_scale", "tensors")
+"""The manifest's fields that change what a model answers: an edit to one (a rating scale of 1-10 on a 1-5
+model) would be served silently, so they are covered by a checksum; the rest (notes, metrics) may be
+edited freely."""
+
+
+def _answers_digest(manifest: dict[str, Any]) -> str:
+    fields = {name: manifest.get(name) for name in _ANSWER_FIELDS}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=_json_default).encode()).hexdigest()
 
 
 def _json_default(value: object) -> object:
@@ -142,9 +164,15 @@ def ensure_replaceable(folder: str | os.PathLike[str]) -> None:
     """
     folder = Path(folder)
     if not folder.exists():
+        problem = unwritable_reason(folder)
+        if problem is not None:
+            raise ModelFileError(f"cannot write the model to {folder}: {problem}; choose another --out")
         return
     if not folder.is_dir():
         raise ModelFileError(f"{folder} is a file, not a model folder; choose another --out")
+    problem = unwritable_reason(folder.parent)
+    if problem is not None:
+        raise ModelFileError(f"cannot replace the model in {folder}: {problem}; choose another --out")
     if (folder / MANIFEST).is_file():
         return
     if any(entry.name != CHECKPOINT_DIR for entry in folder.iterdir()):
@@ -186,6 +214,13 @@ def read_model_folder(folder: str | os.PathLike[str], *, kinds: tuple[str, ...] 
             f"{folder}: made by a newer bookrec (model format {version}; this bookrec reads up to "
             f"{FORMAT_VERSION}); upgrade bookrec to load it"
         )
+    recorded = manifest.get(_ANSWERS_KEY)  # absent from folders saved before it was added
+    if recorded is not None and recorded != _answers_digest(manifest):
+        changed = ", ".join(_ANSWER_FIELDS[:-1])
+        raise ModelFileError(
+            f"{manifest_path}: a field that changes the model's answers ({changed} or tensors) was edited "
+            "after saving; restore the file or retrain"
+        )
     kind = (manifest.get("model") or {}).get("kind")
     if kinds and kind not in kinds:
         raise ModelFileError(f"{folder}: model kind {kind!r} is not one of {', '.join(kinds)}")
@@ -220,14 +255,58 @@ def read_model_folder(folder: str | os.PathLike[str], *, kinds: tuple[str, ...] 
     return ModelFolder(tensors=tensors, manifest=manifest, tables=tables, path=folder)
 
 
-def remember_last_model(folder: str | os.PathLike[str]) -> None:
-    """Record ``folder`` as the last trained model, the default wherever a MODEL is asked for."""
+def remember_last_model(folder: str | os.PathLike[str]) -> str | None:
+    """Record ``folder`` as the last trained model, the default wherever a MODEL is asked for.
+
+    Returns:
+        None, or why it could not be recorded (a read-only bookrec folder): the model is saved all the
+        same, so this is for a warning, not an error.
+    """
     pointer = models_dir() / _LAST_POINTER
-    with contextlib.suppress(OSError):
+    staging = pointer.with_name(f".{_LAST_POINTER}.{os.getpid()}")
+    try:
         pointer.parent.mkdir(parents=True, exist_ok=True)
-        staging = pointer.with_name(f".{_LAST_POINTER}.{os.getpid()}")
         staging.write_text(str(Path(folder).resolve()), encoding="utf-8")
         os.replace(staging, pointer)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            staging.unlink(missing_ok=True)
+        return f"could not record it as the last model in {pointer} ({error.strerror or error})"
+    return None
+
+
+def lock_path(folder: str | os.PathLike[str]) -> Path:
+    """The lock file of a model folder: ``<folder>.lock`` beside it (the folder itself is swapped whole)."""
+    folder = Path(folder)
+    return folder.with_name(f"{folder.name}.lock")
+
+
+@contextlib.contextmanager
+def model_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold ``<folder>.lock`` while training into ``folder``, so a second run on it is refused.
+
+    Raises:
+        ModelFileError: Another live process trains into it (names its process id); a lock left by a
+            process that is gone is taken over.
+    """
+    path = lock_path(folder)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        acquire_lock(path)
+    except LockHeld as held:
+        who = f"process {held.holder}" if held.holder is not None else "another process"
+        raise ModelFileError(
+            f"{folder} is being written by {who} (lock file {path}); wait for it, or choose another --out"
+        ) from None
+    except OSError as error:
+        raise ModelFileError(f"cannot write the model to {folder}: {error.strerror or error}") from None
+    try:
+        # Holding the lock, no other save into this folder runs: what a killed one left can be undone.
+        folder = Path(folder)
+        recover_interrupted_swap(folder, f".{folder.name}.new-", f".{folder.name}.old-")
+        yield
+    finally:
+        release_lock(path)
 
 
 def last_model_path() -> Path:

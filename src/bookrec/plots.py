@@ -1,4 +1,4 @@
-"""Pictures as PNGs: the map of books (PCA of book vectors), as in the blog; the learning-rate finder's curve.
+"""Pictures (PNG, SVG or PDF): the map of books (PCA of book vectors), as in the blog; the lr finder's curve.
 
 matplotlib is an optional extra (``pip install 'bookrec[plot]'``), imported by the functions that draw, not by
 ``import bookrec``; without it they raise a ``BookrecError`` that says how to install it. Figures are made
@@ -68,14 +68,14 @@ def plot_book_map(
 
     Args:
         frame: The book map (columns pc1, pc2, pc3, title, n_ratings).
-        out: PNG path.
+        out: Where to write it, .png, .svg or .pdf (its folder must exist).
         x: Component on the horizontal axis.
         y: Component on the vertical axis.
         n_labels: How many of the most-rated books get their title written beside their point.
         title: Figure title.
 
     Raises:
-        BookrecError: matplotlib is not installed, or the PNG cannot be written.
+        BookrecError: matplotlib is not installed, or the picture cannot be written there.
     """
     for column in (x, y):
         if column not in frame.columns:
@@ -111,15 +111,41 @@ def plot_book_map(
     return _save_png(figure, out)
 
 
-def _save_png(figure: Figure, out: str | os.PathLike[str]) -> Path:
-    """Write ``figure`` as a PNG atomically: a crash mid-write never leaves half a picture at ``out``."""
+FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+"""The picture formats a plot is written in, chosen by the file name's suffix."""
+
+
+def check_plot_path(out: str | os.PathLike[str]) -> str:
+    """The format ``out`` names by its suffix; a command may call this before its work to fail early.
+
+    The folder must exist already: a mistyped path creates no folders (``/nonexistent_dir/m.png`` once made
+    a folder at the root), and ``map.txt`` is not written as a PNG under a misleading name.
+
+    Raises:
+        BookrecError: The suffix is not .png, .svg or .pdf, or the folder does not exist.
+    """
     target = Path(out)
+    kind = FORMATS.get(target.suffix.lower())
+    if kind is None:
+        raise BookrecError(
+            f"{target}: a plot is written as PNG, SVG or PDF; end the name with .png, .svg or .pdf"
+        )
+    folder = target.parent
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise BookrecError(f"{target}: the folder {folder} {what}; create it first or choose another --out")
+    return kind
+
+
+def _save_png(figure: Figure, out: str | os.PathLike[str]) -> Path:
+    """Write ``figure`` atomically in the format its suffix names: a crash never leaves half a picture."""
+    target = Path(out)
+    kind = check_plot_path(target)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
+        handle, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".{kind}", dir=target.parent)
         os.close(handle)
         try:
-            figure.savefig(staging, format="png")
+            figure.savefig(staging, format=kind)
             ordinary_permissions(staging)
             os.replace(staging, target)
         finally:
@@ -135,11 +161,11 @@ def plot_lr_find(result: LrFindResult, out: str | os.PathLike[str], *, title: st
 
     Args:
         result: What ``bookrec.lr_find.lr_find`` returned.
-        out: PNG path (written atomically).
+        out: Where to write it, .png, .svg or .pdf (written atomically; its folder must exist).
         title: Figure title (default: names the model and the suggested rate).
 
     Raises:
-        BookrecError: matplotlib is not installed, or the PNG cannot be written.
+        BookrecError: matplotlib is not installed, or the picture cannot be written there.
     """
     figure = _figure(8, 5)
     axes = figure.add_subplot()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from bookrec.cli import app
+from bookrec.cli._options import HelpCommand
 from bookrec.data.download import (
     GOODBOOKS_SHA256,
     GOODBOOKS_URL,
@@ -20,7 +22,7 @@ from bookrec.data.download import (
 from bookrec.data.paths import goodbooks_dir
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def download(
     url: Annotated[
         str,
@@ -62,6 +64,16 @@ def download(
             "--progress/--no-progress", help="Show a progress bar. Default: when stderr is a terminal."
         ),
     ] = None,
+    local: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            metavar="FILE",
+            show_default=False,
+            help="Install a local copy instead (the release zip, checked against --sha256, or its folder); "
+            "no network.",
+        ),
+    ] = None,
 ) -> None:
     """Download goodbooks-10k (6 million ratings of 10,000 books) and unpack it into the cache.
 
@@ -78,11 +90,20 @@ def download(
 
       BOOKREC_HOME=/data/bookrec bookrec download       # somewhere else than the user cache
 
+      bookrec download --from ~/Downloads/goodbooks-10k.zip   # no network: a copy fetched elsewhere
+
     A "checksum mismatch" means the server sent a different file than the one published. If you trust it
     (e.g. your own mirror), rerun with --sha256 and the hash the error names. Without network access,
-    download the zip elsewhere and point commands at it: bookrec info --data goodbooks-10k.zip
+    download the zip elsewhere and install it with --from FILE (later commands then need no --data), or
+    point each command at it: bookrec info --data goodbooks-10k.zip
     """
     dest = goodbooks_dir()
+    if local is not None:
+        from bookrec.data.install import install_goodbooks
+
+        folder = install_goodbooks(local, sha256, dest=dest)
+        typer.echo(f"goodbooks-10k is ready in {folder} (from {local})")
+        return
     if goodbooks_ready(dest) and not force:
         typer.echo(f"goodbooks-10k is already in {dest} (--force downloads it again)")
         return

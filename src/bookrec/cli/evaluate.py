@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bookrec.cli import app
-from bookrec.cli._options import DataOptions, with_data_options
+from bookrec.cli._options import DataOptions, HelpCommand, with_data_options
 from bookrec.errors import DataError
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def _ranking_table(result: ModelEvaluation) -> Table:
     return ranking
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 @with_data_options
 def evaluate(
     data_options: DataOptions,

@@ -11,12 +11,12 @@ from rich.console import Console
 
 from bookrec.cli import _training as training
 from bookrec.cli import app
-from bookrec.cli._options import DataOptions, flag_names, with_data_options
+from bookrec.cli._options import DataOptions, HelpCommand, flag_names, with_data_options
 
 _PANEL = training.PANEL
 
 
-@app.command("lr-find")
+@app.command("lr-find", cls=HelpCommand)
 @with_data_options
 def lr_find_command(
     data_options: DataOptions,

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bookrec.cli import app
-from bookrec.cli._options import Encoding, ItemCol, RatingCol, Sep, UserCol
+from bookrec.cli._options import Encoding, HelpCommand, ItemCol, RatingCol, Sep, UserCol
 
 if TYPE_CHECKING:
     from bookrec.data.holdout import HoldoutReport
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def split(
     ratings: Annotated[
         Path,

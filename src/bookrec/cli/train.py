@@ -11,7 +11,7 @@ from rich.console import Console
 
 from bookrec.cli import _training as training
 from bookrec.cli import app
-from bookrec.cli._options import DataOptions, flag_names, with_data_options
+from bookrec.cli._options import DataOptions, HelpCommand, flag_names, with_data_options
 
 if TYPE_CHECKING:
     from bookrec.config import TrainConfig
@@ -28,14 +28,41 @@ def _default_out() -> Path:
     return models_dir() / "default"
 
 
-def _check_out(folder: Path) -> None:
-    """Refuse an --out that holds something other than a model or a checkpoint: saving replaces it whole.
+MIN_RATINGS, MIN_READERS, MIN_BOOKS = 10, 2, 2
+"""Below these a model learns nothing (one reader has no neighbours; a handful of ratings fits noise)."""
 
-    ``train_and_save`` checks too, but only once the data are loaded: this fails before.
+
+def _check_out(folder: Path) -> None:
+    """Refuse an --out that holds something other than a model or a checkpoint, or cannot be written.
+
+    Saving replaces it whole. ``train_and_save`` checks too, but only once the data are loaded: this fails
+    before, in a second rather than after the training.
     """
     from bookrec.modelfile import ensure_replaceable
 
     ensure_replaceable(folder)
+
+
+def _check_enough(dataset: Dataset) -> None:
+    """Refuse data too small to train on, with the minimums, instead of training on it without a word."""
+    from bookrec.errors import DataError
+
+    if dataset.n_ratings < MIN_RATINGS or dataset.n_users < MIN_READERS or dataset.n_books < MIN_BOOKS:
+        found = ", ".join(
+            (
+                _count(dataset.n_ratings, "rating"),
+                _count(dataset.n_users, "reader"),
+                _count(dataset.n_books, "book"),
+            )
+        )
+        raise DataError(
+            f"{dataset.name}: too little to train on ({found}); a model needs at least {MIN_RATINGS} "
+            f"ratings, {MIN_READERS} readers and {MIN_BOOKS} books (thousands of ratings to recommend well)"
+        )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _clock(seconds: float) -> str:
@@ -144,7 +171,7 @@ _Json = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 @with_data_options
 def train(
     data_options: DataOptions,
@@ -199,11 +226,20 @@ def train(
             n_hidden=hidden,
             dropout=dropout,
         )
+    from bookrec.modelfile import model_lock, remember_last_model
+
     folder = out if out is not None else _default_out()
     _check_out(folder)
-    dataset = data_options.load()
     console = Console(highlight=False)
-    result = _train_with_table(dataset, config, folder, console, device=device, resume=resume, quiet=as_json)
+    with model_lock(folder):  # a second `train` on the same --out is refused at once, not raced
+        dataset = data_options.load()
+        _check_enough(dataset)
+        result = _train_with_table(
+            dataset, config, folder, console, device=device, resume=resume, quiet=as_json
+        )
+    problem = remember_last_model(folder)
+    if problem is not None:
+        typer.echo(f"warning: saved the model to {folder}, but {problem}; name it in commands", err=True)
     metrics = _metrics(result, folder)
     if as_json:
         typer.echo(json.dumps(metrics))
@@ -243,7 +279,14 @@ def _train_with_table(
     try:
         with flag_names(), training.progress_bar(not quiet) as progress:
             return train_and_save(
-                dataset, config, folder, callbacks=callbacks, progress=progress, device=device, resume=resume
+                dataset,
+                config,
+                folder,
+                callbacks=callbacks,
+                progress=progress,
+                device=device,
+                resume=resume,
+                remember=False,  # remembered by the caller, which warns when it cannot be
             )
     except TrainingInterrupted as interrupted:
         done = interrupted.epochs_done

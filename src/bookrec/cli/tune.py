@@ -11,7 +11,7 @@ from rich.console import Console
 
 from bookrec.cli import _training as training
 from bookrec.cli import app
-from bookrec.cli._options import DataOptions, flag_names, with_data_options
+from bookrec.cli._options import DataOptions, HelpCommand, flag_names, with_data_options
 
 if TYPE_CHECKING:
     from bookrec.tune import TrialResult, TuneResult
@@ -72,7 +72,7 @@ _Json = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 @with_data_options
 def tune(
     data_options: DataOptions,

@@ -38,9 +38,11 @@ BOOK_COLUMNS = [
     "small_image_url",
     "goodreads_url",
     "work_id",
+    "original_title",
 ]
 """The columns of ``Dataset.books_table``, in order. ``work_id`` ("" when unknown) ties the editions of one
-work together, so that a reader who liked one is not offered another."""
+work together, so that a reader who liked one is not offered another; ``original_title`` ("" when unknown)
+lets the title search find "Le Petit Prince"."""
 
 # Column names other well-known data sets use, tried in order when reading a books file.
 _ID_COLUMNS = ("book_id", "movieId", "ISBN", "item_id", "itemId", "id")
@@ -55,8 +57,14 @@ def _read_books(raw: bytes | Path, label: str, id_col: str, source: DataSource) 
     """A books file as read, its id column (``id_col`` or a well-known name) renamed ``book_id``."""
     header = _header(raw, label, source.sep, source.encoding)
     id_column = id_col if id_col in header else next((c for c in _ID_COLUMNS if c in header), None)
-    if id_column is None:
-        raise DataError(f"{label}: no book id column {id_col!r}; the header has {', '.join(header)}")
+    title_column = next((c for c in _TITLE_COLUMNS if c in header), None)
+    if id_column is None or title_column is None:
+        missing = [f"a book id column ({id_col!r})"] if id_column is None else []
+        if title_column is None:
+            missing.append(f"a title column ({' or '.join(repr(c) for c in _TITLE_COLUMNS)})")
+        raise DataError(
+            f"{label}: the books file needs {' and '.join(missing)}; the header has {', '.join(header)}"
+        )
     handle = io.BytesIO(raw) if isinstance(raw, bytes) else raw
     try:
         frame = pd.read_csv(
@@ -93,12 +101,9 @@ def _books_for(book_map: IdMap, counts: np.ndarray, books: pd.DataFrame | None) 
         found = np.zeros(n, dtype=bool)
     else:
         keyed = books.drop_duplicates("book_id", keep="first")
-        ids = keyed["book_id"].astype(str).str.strip()
-        if book_map.is_numeric:
-            ids = pd.to_numeric(ids, errors="coerce")
-        position = book_map.index_of(ids.to_numpy()) if len(ids) else np.zeros(0, dtype=np.int64)
-        keyed = keyed.assign(_pos=position)
-        keyed = keyed[keyed["_pos"] >= 0].set_index("_pos").reindex(range(n))
+        keyed = keyed.assign(_pos=_positions(book_map, keyed["book_id"]))
+        keyed = keyed[keyed["_pos"] >= 0].drop_duplicates("_pos", keep="first")
+        keyed = keyed.set_index("_pos").reindex(range(n))
         meta = keyed
         found = keyed["book_id"].notna().to_numpy()
     title = _pick(meta, _TITLE_COLUMNS[:1])
@@ -109,7 +114,7 @@ def _books_for(book_map: IdMap, counts: np.ndarray, books: pd.DataFrame | None) 
     placeholder = pd.Series([f"Book {i}" for i in book_map.ids], dtype=object)
     table["title"] = titles.where(titles.notna(), placeholder).astype(str).to_numpy()
     authors = _pick(meta, _AUTHOR_COLUMNS)
-    table["authors"] = "" if authors is None else authors.fillna("").astype(str).to_numpy()
+    table["authors"] = "" if authors is None else _text(authors)
     year = _pick(meta, _YEAR_COLUMNS)
     years = pd.to_numeric(year, errors="coerce") if year is not None else pd.Series([np.nan] * n)
     table["year"] = pd.array(np.where(np.isfinite(years), np.round(years), np.nan), dtype="Float64").astype(
@@ -130,7 +135,7 @@ def _books_for(book_map: IdMap, counts: np.ndarray, books: pd.DataFrame | None) 
     table["n_ratings"] = counts.astype(np.int64)
     for column, names in (("image_url", _IMAGE_COLUMNS), ("small_image_url", _SMALL_IMAGE_COLUMNS)):
         values = _pick(meta, names)
-        table[column] = "" if values is None else values.fillna("").astype(str).to_numpy()
+        table[column] = "" if values is None else _text(values)
     goodreads = _pick(meta, ("goodreads_book_id",))
     if goodreads is None:
         table["goodreads_url"] = ""
@@ -141,8 +146,32 @@ def _books_for(book_map: IdMap, counts: np.ndarray, books: pd.DataFrame | None) 
         ]
     work = _pick(meta, ("work_id",))
     table["work_id"] = "" if work is None else _id_text(work)
+    original_title = _pick(meta, ("original_title",))
+    table["original_title"] = "" if original_title is None else _text(original_title)
     unknown = int(n - found.sum()) if books is not None else 0
     return table[BOOK_COLUMNS], unknown
+
+
+def _text(values: pd.Series) -> np.ndarray:
+    """A column as text, "" where missing (an all-empty column is read as floats, which take no "")."""
+    return values.astype(object).where(values.notna(), "").astype(str).to_numpy()
+
+
+def _positions(book_map: IdMap, ids: pd.Series) -> np.ndarray:
+    """Each books-file row's book position, -1 for ids the ratings lack or that are blank or malformed.
+
+    Matched one row at a time in effect: a single blank or non-numeric id once turned the whole column
+    into floats, which matched no integer id, and every book lost its title.
+    """
+    text = ids.astype(object).where(ids.notna(), "").astype(str).str.strip()
+    if not book_map.is_numeric:
+        return book_map.index_of(text.to_numpy()) if len(text) else np.zeros(0, dtype=np.int64)
+    position = np.full(len(text), -1, dtype=np.int64)
+    whole = text.str.fullmatch(r"[+-]?\d{1,18}(\.0*)?").to_numpy(dtype=bool)  # "12" or "12.0", within int64
+    if whole.any():
+        numbers = text[whole].str.replace(r"\.0*$", "", regex=True).astype(np.int64).to_numpy()
+        position[whole] = book_map.index_of(numbers)
+    return position
 
 
 def _id_text(values: pd.Series) -> np.ndarray:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from bookrec._files import replace_folder
+from bookrec.data._cache_lock import cache_lock
 from bookrec.data.paths import bookrec_home, goodbooks_dir
 from bookrec.errors import ConfigError, DownloadError
 
@@ -123,7 +124,7 @@ def download_goodbooks(
     import pooch
 
     kept_zip = bookrec_home() / "downloads" / _ZIP_NAME
-    with _disk_errors():
+    with _disk_errors(), cache_lock(dest, kept_zip.parent):
         if not force and kept_zip.is_file() and pooch.file_hash(str(kept_zip)) == sha256:
             return _unpack(kept_zip, dest, source=str(kept_zip))
         kept_zip.parent.mkdir(parents=True, exist_ok=True)
@@ -315,24 +316,36 @@ def _request_error(
     url: str, error: requests.RequestException, *, timeout: float, attempts: int
 ) -> DownloadError:
     """One line for a failed request: the HTTP status, the time-out or the connection problem, and the URL."""
+    tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
+    return DownloadError(f"{_request_problem(url, error, timeout=timeout, tries=tries)}; {OFFLINE_HINT}")
+
+
+OFFLINE_HINT = (
+    "without network, copy goodbooks-10k.zip here and run `bookrec download --from FILE` "
+    "(or pass --data FILE to each command, or `make run DATA=FILE`)"
+)
+"""How to go on without network: said by every failed download."""
+
+
+def _request_problem(url: str, error: requests.RequestException, *, timeout: float, tries: str) -> str:
+    """What went wrong with a request, for a person: the HTTP status, the time-out or the connection."""
     import requests
 
-    tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
     if isinstance(error, requests.HTTPError) and error.response is not None:
         status = f"HTTP {error.response.status_code} {error.response.reason or ''}".rstrip()
         hint = "check the address, or give a mirror with --url"
-        return DownloadError(f"could not download {url}: {status}; {hint}")
+        return f"could not download {url}: {status}; {hint}"
     if _is_timeout(error):
-        return DownloadError(
+        return (
             f"could not download {url}: timed out after {timeout:g} s ({tries}); "
             "try again later, or allow more with --timeout"
         )
     if isinstance(error, requests.ConnectionError):
         reason = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(error))
         detail = reason.group(1).strip() if reason else type(error).__name__
-        return DownloadError(f"could not download {url}: cannot connect ({detail}; {tries})")
+        return f"could not download {url}: cannot connect ({detail}; {tries})"
     first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return DownloadError(f"could not download {url}: {first_line[:200]} ({tries})")
+    return f"could not download {url}: {first_line[:200]} ({tries})"
 
 
 def _mismatch_error(url: str, expected: str, error: ValueError) -> DownloadError:
