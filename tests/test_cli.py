@@ -204,3 +204,34 @@ def test_explore_map_without_matplotlib_says_how_to_install_it(
     assert not out.exists()
     biases = runner.invoke(app, ["explore", str(model), "biases", "-k", "2", "--json"])
     assert biases.exit_code == 0  # the rest of explore needs no matplotlib
+
+
+@pytest.mark.parametrize("command", WORKFLOW)
+def test_help_fits_80_columns_with_readable_metavars(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert max(len(line.rstrip()) for line in result.stdout.splitlines()) <= 80
+    assert not re.search(r"<(bool|str|int|float|path|list\[[a-z]+\]|int range|float range)>", result.stdout)
+
+
+def test_config_errors_name_the_flags() -> None:
+    from bookrec.cli._options import flag_message
+
+    assert flag_message("n_factors must be a whole number from 1 to 4096, got 0") == (
+        "--factors must be a whole number from 1 to 4096, got 0"
+    )
+    assert (
+        flag_message("valid_pct must be below 1; try a lower lr")
+        == "--valid-pct must be below 1; try a lower --lr"
+    )
+    assert flag_message("with the sgd engine") == "with the sgd engine"
+
+
+def test_train_error_names_the_flag(ratings_csv: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["train", "--ratings", str(ratings_csv), "--out", str(tmp_path / "m"), "--factors", "0"]
+    )
+    assert result.exit_code == 2
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        "error: --factors must be a whole number from 1 to 4096, got 0"
+    ]

@@ -29,6 +29,7 @@ def index() -> tuple[TitleIndex, pd.DataFrame]:
         ("harry potter & the sorcerer's stone", 2),
         ("The Hunger Games", 1),
         ("Inferno", 240),
+        ("Harry Pottr and the Goblet", 24),
     ],
 )
 def test_find(index: tuple[TitleIndex, pd.DataFrame], query: str, book_id: int) -> None:
@@ -39,7 +40,7 @@ def test_find(index: tuple[TitleIndex, pd.DataFrame], query: str, book_id: int) 
 def test_unknown_title_suggests(index: tuple[TitleIndex, pd.DataFrame]) -> None:
     titles, _ = index
     with pytest.raises(UnknownBookError) as caught:
-        titles.find("Harry Pottr and the Goblet")
+        titles.find("Harry Potter and the Methods of Rationality")
     assert any("Harry Potter" in s for s in caught.value.suggestions)
     assert "Did you mean" in str(caught.value)
     with pytest.raises(UnknownBookError):

@@ -10,7 +10,7 @@ import pandas as pd
 
 from bookrec.data.ids import IdMap
 from bookrec.errors import UnknownBookError
-from bookrec.results import BookRef, BookResult
+from bookrec.results import BookRef, BookResult, TitleMatch
 from bookrec.titles import TitleIndex
 
 __all__ = ["Catalog"]
@@ -37,28 +37,55 @@ class Catalog:
         self._editions: _Editions | None = None
 
     def position(self, book: BookRef) -> int:
-        """Resolve a book given by id or title to its position.
-
-        An int is an id; a string is a title ("id:123" forces an id); a string of digits is an id unless a
-        book has exactly that title ("1984").
+        """Resolve a book given by id or title to its position (see ``match``).
 
         Raises:
-            UnknownBookError: No such id, or no title close enough (with suggestions).
+            UnknownBookError: No such id, or no title close enough or several alike (with suggestions).
+        """
+        return self.match(book)[0]
+
+    def match(self, book: BookRef) -> tuple[int, TitleMatch]:
+        """Resolve a book given by id or title to its position, and say which book it was taken to be.
+
+        An int is an id; a string is a title, part of one, an original title, a series or an author
+        ("id:123" forces an id); a string of digits is an id unless a book has exactly that title ("1984").
+
+        Raises:
+            UnknownBookError: No such id, or no title close enough or several alike (with suggestions).
         """
         if isinstance(book, int | np.integer):
-            return self.id_position(book)
+            return self._found(str(book), self.id_position(book), 100.0, "id")
         text = str(book).strip()
         if text.lower().startswith("id:"):
-            return self.id_position(text[3:].strip())
+            return self._found(text, self.id_position(text[3:].strip()), 100.0, "id")
         if text.isdigit() and self.books.is_numeric:
             try:
-                exact = self.titles.find(text)
-                if self.table["title"].iat[exact].strip() == text:
-                    return exact
+                hit = self.titles.match(text)
+                if self.table["title"].iat[hit.book_idx].strip() == text:
+                    return self._found(text, hit.book_idx, hit.score, hit.matched_on)
             except UnknownBookError:
                 pass
-            return self.id_position(text)
-        return self.titles.find(text)
+            return self._found(text, self.id_position(text), 100.0, "id")
+        hit = self.titles.match(text)
+        return self._found(text, hit.book_idx, hit.score, hit.matched_on)
+
+    def search(self, query: str, k: int = 10) -> list[TitleMatch]:
+        """The books ``query`` may mean, best first: match quality and how much each is read."""
+        hits = self.titles.search(query, limit=k)
+        return [self._found(query, hit.book_idx, hit.score, hit.matched_on)[1] for hit in hits]
+
+    def _found(self, query: str, position: int, score: float, matched_on: str) -> tuple[int, TitleMatch]:
+        year = self.table["year"].iat[position] if "year" in self.table else None
+        return position, TitleMatch(
+            query=query,
+            book_id=self.books.id_of(position),
+            title=str(self.table["title"].iat[position]),
+            authors=str(self.table["authors"].iat[position]),
+            year=None if year is None or pd.isna(year) else int(year),
+            ratings_count=int(self.titles.popularity[position]),
+            score=float(score),
+            matched_on=matched_on,
+        )
 
     def id_position(self, book_id: object) -> int:
         """The position of a book id.

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["BookRef", "BookResult", "Prediction"]
+__all__ = ["BookList", "BookRef", "BookResult", "Prediction", "TitleMatch"]
 
 BookRef = int | str
 """A book as a person names it: its id (int, or "id:123"), or its title."""
@@ -58,6 +59,53 @@ class BookResult:
             "because": list(self.because),
             "match": self.match,
         }
+
+
+@dataclass(frozen=True)
+class TitleMatch:
+    """A book as the title search found it for what a person typed: the answer to "which book?".
+
+    Attributes:
+        query: What was typed (a title, part of one, an author, a series, an id).
+        book_id: The book's id in the data.
+        title: Display title.
+        authors: Authors.
+        year: Original publication year, when known.
+        ratings_count: How much the book is read (Goodreads' ratings count, else its ratings in the data).
+        score: Match quality, 0-100 (100: the exact title, or the book's id).
+        matched_on: What matched: "id", "title", "original title", "series" or "author".
+    """
+
+    query: str
+    book_id: int | str
+    title: str
+    authors: str
+    year: int | None
+    ratings_count: int
+    score: float
+    matched_on: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for JSON."""
+        return asdict(self)
+
+
+class BookList(list[BookResult]):
+    """Answers in order, and the books the question named as the title search understood them.
+
+    A plain list of ``BookResult`` for every use; ``matched`` says which book each named title was taken
+    to be (so a wrong guess shows), ``excluded`` the same for books left out on request.
+    """
+
+    def __init__(
+        self,
+        results: Iterable[BookResult] = (),
+        matched: Iterable[TitleMatch] = (),
+        excluded: Iterable[TitleMatch] = (),
+    ) -> None:
+        super().__init__(results)
+        self.matched: tuple[TitleMatch, ...] = tuple(matched)
+        self.excluded: tuple[TitleMatch, ...] = tuple(excluded)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ settings).
 
 ``flag_names()`` turns the library's field names in a ``ConfigError`` ("n_factors must be ...") into the
 flags the user typed ("--factors must be ...").
+
+``HelpCommand`` (``@app.command(cls=HelpCommand)``) makes a command's ``--help`` read well in 80 columns.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_args, get_origin
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperOption
 
 from bookrec.errors import ConfigError, TrainingDivergedError
 
@@ -33,6 +36,7 @@ DataPath = Annotated[
     Path | None,
     typer.Option(
         "--data",
+        metavar="PATH",
         help="goodbooks-10k as the release zip or its folder. Default: the copy `bookrec download` made.",
         rich_help_panel=_PANEL,
     ),
@@ -41,30 +45,49 @@ RatingsFile = Annotated[
     Path | None,
     typer.Option(
         "--ratings",
+        metavar="FILE",
         help="Any ratings CSV instead of goodbooks (MovieLens, Book-Crossing, ...), on its own rating scale.",
         rich_help_panel=_PANEL,
     ),
 ]
 UserCol = Annotated[
-    str, typer.Option("--user-col", help="Reader id column of --ratings.", rich_help_panel=_PANEL)
+    str,
+    typer.Option(
+        "--user-col", metavar="COLUMN", help="Reader id column of --ratings.", rich_help_panel=_PANEL
+    ),
 ]
 ItemCol = Annotated[
-    str, typer.Option("--item-col", help="Book (item) id column of --ratings.", rich_help_panel=_PANEL)
+    str,
+    typer.Option(
+        "--item-col", metavar="COLUMN", help="Book (item) id column of --ratings.", rich_help_panel=_PANEL
+    ),
 ]
 RatingCol = Annotated[
-    str, typer.Option("--rating-col", help="Rating column of --ratings.", rich_help_panel=_PANEL)
+    str,
+    typer.Option(
+        "--rating-col", metavar="COLUMN", help="Rating column of --ratings.", rich_help_panel=_PANEL
+    ),
 ]
 Sep = Annotated[
     str,
-    typer.Option("--sep", help="Field separator of --ratings, e.g. ';' or '\\t'.", rich_help_panel=_PANEL),
+    typer.Option(
+        "--sep",
+        metavar="TEXT",
+        help="Field separator of --ratings, e.g. ';' or '\\t'.",
+        rich_help_panel=_PANEL,
+    ),
 ]
 Encoding = Annotated[
-    str, typer.Option("--encoding", help="Text encoding of --ratings and --books.", rich_help_panel=_PANEL)
+    str,
+    typer.Option(
+        "--encoding", metavar="NAME", help="Text encoding of --ratings and --books.", rich_help_panel=_PANEL
+    ),
 ]
 BooksFile = Annotated[
     Path | None,
     typer.Option(
         "--books",
+        metavar="FILE",
         help="Titles for --ratings: a CSV with the item id column and a title column.",
         rich_help_panel=_PANEL,
     ),
@@ -74,6 +97,7 @@ Limit = Annotated[
     typer.Option(
         "--limit",
         min=1,
+        metavar="N",
         help="Use only the first N ratings (the blog's prototype used 100000).",
         rich_help_panel=_PANEL,
     ),
@@ -198,3 +222,62 @@ def flag_names() -> Iterator[None]:
         if error.args and isinstance(error.args[0], str):
             raise type(error)(flag_message(error.args[0])) from None
         raise
+
+
+# --- help that reads well in 80 columns ---------------------------------------------------------------------
+
+_METAVARS: dict[object, str] = {int: "INTEGER", float: "NUMBER", str: "TEXT", Path: "PATH"}
+
+
+class HelpCommand(TyperCommand):
+    """A command whose ``--help`` fits the terminal: plain metavars and docstrings re-flowed.
+
+    Typer shows an option without a metavar by its Python type (``<bool>``, ``<list[str]>``, ``<int range>``);
+    this names the value instead (INTEGER, NUMBER, TEXT, PATH; nothing for a flag), and shows an argument
+    with a metavar as written ("[MODEL] BOOK", not "{[MODEL] BOOK}..."). A docstring's single line breaks
+    are where its source wrapped (at ~110 columns), which a narrower terminal wraps again into ragged
+    lines; paragraphs are joined so the terminal wraps them once. Indented lines (examples) are kept.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.help:
+            self.help = reflow(self.help)
+
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        params = super().get_params(ctx)
+        for param in params:
+            if isinstance(param, TyperOption) and param.metavar is None:
+                param.metavar = _metavar(param)
+            elif type(param) is TyperArgument:
+                param.__class__ = _Argument  # Typer builds its own arguments; only their display changes
+        return params
+
+
+class _Argument(TyperArgument):
+    """An argument shown as its metavar in the usage line, its type plain (PATH) or left to the metavar."""
+
+    def _usage_display_name(self) -> str:
+        return self.metavar or super()._usage_display_name()
+
+    def display_type_rich(self, ctx: typer.Context) -> str | None:
+        return None if self.metavar else _metavar(self)
+
+
+def _metavar(param: TyperOption | TyperArgument) -> str:
+    """INTEGER, NUMBER, TEXT or PATH for a parameter's value; nothing for a flag."""
+    if isinstance(param, TyperOption) and param.is_flag:
+        return ""
+    annotation = param.type_descriptor.annotation
+    if get_origin(annotation) is list:
+        (annotation,) = get_args(annotation)
+    return _METAVARS.get(annotation, "VALUE")
+
+
+def reflow(text: str) -> str:
+    """Join the lines of each paragraph of a docstring, keeping indented (example) lines as they are."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(
+        paragraph if re.search(r"^\s", paragraph, flags=re.MULTILINE) else " ".join(paragraph.split())
+        for paragraph in paragraphs
+    )

@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from bookrec.cli import app
-from bookrec.errors import BookrecError
+from bookrec.cli._options import HelpCommand
+from bookrec.errors import BookrecError, UnknownBookError
 
 if TYPE_CHECKING:
-    from bookrec.results import BookResult
+    from bookrec.recommender import Recommender
+    from bookrec.results import BookResult, TitleMatch
 
-K = Annotated[int, typer.Option("-k", "--k", min=1, help="How many books to list.")]
+K = Annotated[int, typer.Option("-k", "--k", min=1, metavar="N", help="How many books to list.")]
 MinRatings = Annotated[
-    int, typer.Option("--min-ratings", min=0, help="Leave out books with fewer training ratings than this.")
+    int,
+    typer.Option(
+        "--min-ratings", min=0, metavar="N", help="Leave out books with fewer training ratings than this."
+    ),
 ]
 AsJson = Annotated[
     bool,
     typer.Option(
-        "--json", help="Print a JSON list of objects (book_id, title, authors, score, because, match, ...)."
+        "--json",
+        help="Print a JSON list of objects (book_id, title, authors, score, because, match, ...), each with "
+        "the books the titles were taken to be (matched: book_id, title, authors, score).",
     ),
 ]
 
@@ -44,9 +52,43 @@ def _short_authors(authors: str, keep: int = 2) -> str:
     return ", ".join(names[:keep]) + (f" and {len(names) - keep} more" if len(names) > keep else "")
 
 
-def _print(results: list[BookResult], *, title: str, score_label: str, as_json: bool, because: bool) -> None:
+def _note_guesses(matched: Sequence[TitleMatch]) -> None:
+    """Say on stderr which book a title was taken to be when it was not the exact title (a typo, a part)."""
+    for found in matched:
+        if found.score < 100:
+            typer.echo(
+                f'note: "{found.query}" taken as "{found.title}" by {_short_authors(found.authors)} '
+                f"({found.matched_on} match {found.score:.0f}/100)",
+                err=True,
+            )
+
+
+def _check_not_empty(results: list[BookResult], recommender: Recommender, min_ratings: int) -> None:
+    """An empty answer is an error that says why, rather than an empty table."""
+    if results:
+        return
+    most = int(recommender.books_table["n_ratings"].max()) if recommender.n_books else 0
+    if min_ratings > most:
+        raise BookrecError(
+            f"no book has at least {min_ratings:,} ratings; the most rated has {most:,} (lower --min-ratings)"
+        )
+    raise BookrecError(f"no book left to list: every book with at least {min_ratings:,} ratings is left out")
+
+
+def _print(
+    results: list[BookResult],
+    *,
+    title: str,
+    score_label: str,
+    as_json: bool,
+    because: bool,
+    head: dict[str, Any] | None = None,
+) -> None:
+    """A table, or with ``--json`` a list of objects, one per result (the shape scripts rely on), each
+    carrying ``head``: what was asked, as understood (the matched books, or the reader)."""
     if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
+        rows = [r.to_dict() | (head or {}) for r in results]
+        typer.echo(json.dumps(rows, ensure_ascii=False))
         return
     table = Table(title=title)
     table.add_column("#", justify="right")
@@ -75,13 +117,14 @@ def _print(results: list[BookResult], *, title: str, score_label: str, as_json: 
     Console().print(table)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def similar(
     args: Annotated[
         list[str],
         typer.Argument(
-            help="[MODEL] BOOK: a model folder (default: the last trained) "
-            "and a book title (fuzzy) or id (e.g. 26 or id:26).",
+            metavar="[MODEL] BOOK",
+            help="A model folder (default: the last trained) and a book: its title (typos, part of it, its "
+            "original title, its series or author will do) or its id (e.g. 26 or id:26).",
             show_default=False,
         ),
     ],
@@ -90,6 +133,10 @@ def similar(
     as_json: AsJson = False,
 ) -> None:
     """Books most like one you enjoyed: cosine similarity of the learned book vectors.
+
+    A title that is not exact is matched by spelling and by how much each book is read; a note on stderr says
+    which book it was taken to be, and a title that fits no book, or several alike, is an error that lists
+    the closest.
 
     Examples:
 
@@ -103,43 +150,82 @@ def similar(
 
     model, (book,) = _split_model(args, 1, "[MODEL] BOOK")
     recommender = Recommender.load(model)
-    anchor = recommender.book(book)
     results = recommender.similar(book, k, min_ratings=min_ratings)
+    (matched,) = results.matched
+    _note_guesses(results.matched)
+    _check_not_empty(results, recommender, min_ratings)
     _print(
-        results, title=f"Books like {anchor.title}", score_label="similarity", as_json=as_json, because=False
+        results,
+        title=f"Books like {matched.title}",
+        score_label="similarity",
+        as_json=as_json,
+        because=False,
+        head={"matched": matched.to_dict()},
     )
 
 
-def _parse_liked(values: Sequence[str]) -> dict[str, float | None]:
-    """``"The Hobbit=5"`` is a book with stars; ``"Inferno"`` a book liked without stars."""
+def _parse_liked(values: Sequence[str], recommender: Recommender) -> dict[str, float | None]:
+    """``"The Hobbit=5"`` is a book with stars (on the model's rating scale); ``"Inferno"`` a book liked.
+
+    Raises:
+        BookrecError: STARS is not a number on the scale (one line, naming --liked and the value).
+    """
+    lo, hi = recommender.rating_scale
     liked: dict[str, float | None] = {}
     for value in values:
         name, sep, stars = value.rpartition("=")
-        if sep and name.strip():
-            try:
-                liked[name.strip()] = float(stars)
+        if not sep:
+            liked[value.strip()] = None
+            continue
+        try:
+            rating = float(stars)
+        except ValueError:
+            if _is_exact_title(recommender, value):  # a title with "=" in it ("E=mc²")
+                liked[value.strip()] = None
                 continue
-            except ValueError:
-                pass
-        liked[value.strip()] = None
+            raise BookrecError(
+                f'--liked "{value}": expected TITLE or TITLE=STARS with STARS a number from {lo:g} to {hi:g}'
+            ) from None
+        if not name.strip():
+            raise BookrecError(f'--liked "{value}": expected TITLE or TITLE=STARS, the title is missing')
+        if not (math.isfinite(rating) and lo <= rating <= hi):
+            raise BookrecError(
+                f'--liked "{value}": STARS must be between {lo:g} and {hi:g}, got {stars.strip()}'
+            )
+        liked[name.strip()] = rating
     return liked
 
 
-@app.command()
+def _is_exact_title(recommender: Recommender, text: str) -> bool:
+    try:
+        return recommender.find_book(text).score == 100
+    except UnknownBookError:
+        return False
+
+
+@app.command(cls=HelpCommand)
 def recommend(
     model: Annotated[
         Path | None,
-        typer.Argument(help="Model folder (default: the last trained model).", show_default=False),
+        typer.Argument(
+            metavar="[MODEL]", help="Model folder (default: the last trained model).", show_default=False
+        ),
     ] = None,
-    user: Annotated[str | None, typer.Option("--user", help="A reader id from the training data.")] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", metavar="ID", help="A reader id from the training data.")
+    ] = None,
     liked: Annotated[
         list[str] | None,
         typer.Option(
-            "--liked", help='A book a new reader liked, by title or id; "TITLE=STARS" adds stars. Repeat.'
+            "--liked",
+            metavar="TITLE[=STARS]",
+            help='A book a new reader liked, by title or id; "TITLE=STARS" adds stars on the model\'s '
+            "rating scale. Repeat.",
         ),
     ] = None,
     exclude: Annotated[
-        list[str] | None, typer.Option("--exclude", help="A book already read, to leave out. Repeat.")
+        list[str] | None,
+        typer.Option("--exclude", metavar="TITLE", help="A book already read, to leave out. Repeat."),
     ] = None,
     k: K = 10,
     min_ratings: MinRatings = 0,
@@ -147,6 +233,7 @@ def recommend(
         str,
         typer.Option(
             "--by",
+            metavar="match|rating",
             help="match: ordered by the ranking model, from what readers read (the default); rating: the "
             "highest predicted rating first (the blog's order).",
         ),
@@ -157,7 +244,7 @@ def recommend(
 
     A new reader is folded into the model without retraining; each recommendation says which of their books
     it comes from, its predicted stars and (ordered by the ranking model) its match. Books already read,
-    and other editions and box sets of them, are left out.
+    and other editions and box sets of them, are left out. Titles are matched as by `bookrec similar`.
 
     Examples:
 
@@ -165,7 +252,8 @@ def recommend(
 
       bookrec recommend --liked "Inferno" --liked "The Hobbit=5" -k 5
 
-      bookrec recommend models/default --liked "Gone Girl" --exclude "The Girl on the Train" --json
+      bookrec recommend models/default --liked "Gone Girl" \\
+        --exclude "The Girl on the Train" --json
     """
     from bookrec.recommender import Recommender
 
@@ -181,20 +269,33 @@ def recommend(
             )
         results = recommender.recommend(user, k, min_ratings=min_ratings, by=by)
         title = f"Next reads for reader {user}"
+        head: dict[str, Any] = {"user": user}
     else:
-        results = recommender.recommend_for(
-            _parse_liked(liked or []), k, min_ratings=min_ratings, exclude=list(exclude or []), by=by
+        stars = _parse_liked(liked or [], recommender)
+        answer = recommender.recommend_for(
+            stars, k, min_ratings=min_ratings, exclude=list(exclude or []), by=by
         )
-        title = "Next reads for someone who liked " + "; ".join(liked or [])
-    _print(results, title=title, score_label="predicted", as_json=as_json, because=True)
+        _note_guesses(answer.matched + answer.excluded)
+        results = answer
+        title = "Next reads for someone who liked " + "; ".join(found.title for found in answer.matched)
+        head = {
+            "matched": [
+                {**found.to_dict(), "stars": rating}
+                for found, rating in zip(answer.matched, stars.values(), strict=True)
+            ],
+            "excluded": [found.to_dict() for found in answer.excluded],
+        }
+    _check_not_empty(results, recommender, min_ratings)
+    _print(results, title=title, score_label="predicted", as_json=as_json, because=True, head=head)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def explore(
     args: Annotated[
         list[str],
         typer.Argument(
-            help="[MODEL] WHAT: a model folder (default: the last trained) and biases or map.",
+            metavar="[MODEL] WHAT",
+            help="A model folder (default: the last trained) and what to show: biases or map.",
             show_default=False,
         ),
     ],
@@ -202,9 +303,11 @@ def explore(
         bool,
         typer.Option("--lowest/--highest", help="biases: the most disliked books instead of the most liked."),
     ] = False,
-    out: Annotated[Path, typer.Option("--out", help="map: the PNG to write.")] = Path("book-map.png"),
+    out: Annotated[Path, typer.Option("--out", metavar="PNG", help="map: the PNG to write.")] = Path(
+        "book-map.png"
+    ),
     n_books: Annotated[
-        int, typer.Option("--books", min=3, help="map: how many of the most-rated books.")
+        int, typer.Option("--books", min=3, metavar="N", help="map: how many of the most-rated books.")
     ] = 500,
     k: K = 15,
     min_ratings: MinRatings = 0,
@@ -235,6 +338,7 @@ def explore(
     if what == "biases":
         which = "lowest" if lowest else "highest"
         results = recommender.biases(which, k, min_ratings=min_ratings)
+        _check_not_empty(results, recommender, min_ratings)
         label = "Generally disliked" if lowest else "Generally loved"
         _print(
             results,
