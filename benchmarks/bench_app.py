@@ -7,7 +7,9 @@ and 53,424 readers.
 
 1. Server time per interaction: each interaction is one script run of the app under Streamlit's AppTest (the
    whole page's Python: widgets, library calls, charts, serialisation), repeated; median and 95th percentile.
-   Target: <= 200 ms.
+   Targets: <= 300 ms (adding a book, changing stars and every other interaction); <= 2 s for opening a
+   200-book link. Under AppTest a search field's run is the whole page's (a browser reruns only its
+   fragment), so the "type" rows are upper bounds.
 2. Load: the app served by ``bookrec app`` on 127.0.0.1, and 20 sessions, each its own websocket speaking
    Streamlit's protocol as a browser tab does, asking for pages (similar books, your next read, explore,
    about; each with another book list in its address) back to back for a minute. Every request must be
@@ -43,7 +45,8 @@ from bookrec.models.dot import DotHead
 from bookrec.recommender import Recommender
 
 SHARED_BOOKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "goodbooks" / "books.csv"
-TARGET_MS = 200.0
+TARGET_MS = 300.0
+LINK_TARGET_MS = 2000.0
 GOODREADS = "https://www.goodreads.com/book/show/{}"
 
 
@@ -152,14 +155,26 @@ def _interactions(book_ids: list[int]) -> list[tuple[str, str, Any]]:
     def setting(kind: str, key: str, values: list[Any]) -> Any:
         return lambda at, i: getattr(at, kind)(key=key).set_value(values[i % len(values)])
 
+    def typing(key: str, words: list[str]) -> Any:
+        return lambda at, i: at.text_input(key=key).input(words[i % len(words)])
+
+    def picking(key: str, words: list[str]) -> Any:
+        def step(at: Any, i: int) -> None:
+            at.text_input(key=key).input(words[i % len(words)]).run()
+            at.button(key=next(b.key for b in at.button if b.key.startswith(f"{key}_pick_"))).click()
+
+        return step
+
+    def starring(at: Any, i: int) -> None:
+        at.selectbox(key="next_edit").set_value(at.selectbox(key="next_edit").options[0]).run()
+        at.segmented_control(key="next_edit_stars").set_value(float(1 + i % 5))
+
+    titles = ["hobbit", "dune", "gone girl", "the stand", "emma", "dracula", "ulysses", "rebecca"]
     authors = [["Stephen King", "J.K. Rowling"], ["Terry Pratchett", "Agatha Christie"]]
     return [
         ("similar: open the page", "views/similar.py", opening("views/similar.py")),
-        (
-            "similar: pick a book",
-            "views/similar.py",
-            setting("selectbox", "similar_book", book_ids[:2000:37]),
-        ),
+        ("similar: type (suggestions)", "views/similar.py", typing("similar_find", titles)),
+        ("similar: pick a suggestion", "views/similar.py", picking("similar_find", titles)),
         ("similar: show 40 instead of 12", "views/similar.py", setting("slider", "similar_k", [40, 12])),
         (
             "next read: open a 5-book list",
@@ -167,21 +182,30 @@ def _interactions(book_ids: list[int]) -> list[tuple[str, str, Any]]:
             opening("views/next_read.py", lambda i: {"liked": liked(i)}),
         ),
         (
-            "next read: add a book",
+            "next read: open a 200-book link",
             "views/next_read.py",
-            setting("selectbox", "next_add", book_ids[1000:1100]),
+            opening("views/next_read.py", lambda i: {"liked": ",".join(map(str, book_ids[i : i + 200]))}),
         ),
+        ("next read: type (suggestions)", "views/next_read.py", typing("next_add", titles)),
+        ("next read: add a book", "views/next_read.py", picking("next_add", titles)),
+        ("next read: change stars", "views/next_read.py", starring),
         (
-            "next read: leave out a book read",
+            "next read: card: already read",
             "views/next_read.py",
-            lambda at, i: at.multiselect(key="next_read").set_value([book_ids[2000 + i]]),
+            lambda at, i: at.button(
+                key=next(b.key for b in at.button if b.key.startswith("next_read_"))
+            ).click(),
         ),
         (
             "explore: loved and disliked",
             "views/explore.py",
             setting("select_slider", "explore_min_ratings", [25, 100]),
         ),
-        ("explore: map of 1,000 books", "views/explore.py", setting("selectbox", "map_x", ["pc1", "pc3"])),
+        (
+            "explore: map of 1,000 books",
+            "views/explore.py",
+            setting("radio", "map_colour", ["nothing", "year"]),
+        ),
         (
             "explore: map, pick out 2 authors",
             "views/explore.py",
@@ -209,6 +233,7 @@ def measure_interactions(model_dir: Path, runs: int) -> list[tuple[str, list[flo
         at.switch_page(page).run()
         if name.startswith("next read") and "open" not in name:
             at.query_params["liked"] = "1:5,2,3:4"
+            at.run()
             at.run()
         if name.startswith("explore: map"):
             at.radio(key="explore_view").set_value("Map of books").run()
@@ -376,7 +401,8 @@ def main() -> None:
         print(f"{'interaction':<36} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}  target")
         for name, timings in measure_interactions(model_dir, options.runs):
             median, p95 = statistics.median(timings), _percentile(timings, 95)
-            verdict = f"<= {TARGET_MS:.0f} ok" if p95 <= TARGET_MS else f"> {TARGET_MS:.0f} OVER"
+            target = LINK_TARGET_MS if "200-book link" in name else TARGET_MS
+            verdict = f"<= {target:.0f} ok" if p95 <= target else f"> {target:.0f} OVER"
             print(f"{name:<36} {median:>10.0f} {p95:>8.0f} {max(timings):>8.0f}  {verdict}")
 
         if options.skip_load:

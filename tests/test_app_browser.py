@@ -169,11 +169,15 @@ def page(browser: Any, server: str) -> Iterator[Any]:
 
 
 def _pick(page: Any, box: str, typed: str, option: str) -> None:
-    """Type into a select box like a reader, and pick the suggestion that starts with ``option``."""
-    field = page.get_by_role("combobox", name=box)
+    """Type into a search field like a reader, and pick the suggestion that starts with ``option``."""
+    from playwright.sync_api import expect
+
+    field = page.get_by_role("searchbox", name=box)
     field.click()
     field.press_sequentially(typed, delay=10)
-    page.get_by_role("option", name=re.compile("^" + re.escape(option))).first.click()
+    suggestion = page.get_by_role("button", name=re.compile("^" + re.escape(option)))
+    expect(suggestion.first).to_be_visible()
+    suggestion.first.click()
 
 
 def _settled(page: Any) -> None:
@@ -199,8 +203,10 @@ def test_type_a_title_pick_a_suggestion_read_similar_books(page: Any) -> None:
     from playwright.sync_api import expect
 
     page.goto("/")
-    _pick(page, "Find a book", "hunger gam", "The Hunger Games (The Hunger Games, #1)")
-    titles = page.locator(".bookrec-cards").nth(1).locator(".bookrec-title")
+    _pick(
+        page, "Find a book", "hunger gam", "The Hunger Games (The Hunger Games, #1) — Suzanne Collins, 2008"
+    )
+    titles = page.locator('[data-scope="similar"] .bookrec-title')
     expect(titles).to_have_count(12)
     shown = titles.all_inner_texts()
     assert shown[0] == "Catching Fire (The Hunger Games, #2)"  # by the same author: planted nearest
@@ -212,33 +218,86 @@ def test_type_a_title_pick_a_suggestion_read_similar_books(page: Any) -> None:
         "href", "https://www.goodreads.com/book/show/2767052"
     )
     _screenshot(page, "similar")
+    page.get_by_role("button", name="More like this").nth(1).click()  # the first similar book's card
+    expect(page.locator('[data-scope="chosen"] .bookrec-title')).to_have_text(shown[0])
 
 
-def test_your_next_read_keeps_the_list_in_the_address(page: Any) -> None:
+def test_your_next_read_adds_books_resets_the_stars_and_acts_on_cards(page: Any) -> None:
     from playwright.sync_api import expect
 
     page.goto("/next_read")
     expect(page.get_by_text("Add a few books you liked")).to_be_visible()
-    _pick(page, "Add a book you liked", "sorcerer's sto", "Harry Potter and the Sorcerer's Stone")
-    expect(page).to_have_url(re.compile(r"liked=2$"))
+    stars = page.locator(".st-key-next_add_stars")
+    stars.get_by_role("radio", name="5★").click()
     _settled(page)
-    page.locator(".st-key-stars_2").get_by_role("radio", name="5★").click()
+    _pick(page, "Add a book you liked", "sorcerer's sto", "Harry Potter and the Sorcerer's Stone")
     expect(page).to_have_url(re.compile(r"liked=2(:|%3A)5$"))
     _settled(page)
+    page.get_by_text("Your books: add, rate, remove").click()  # the panel folds away once the list has books
+    expect(
+        stars.get_by_role("radio", name="5★")
+    ).not_to_be_checked()  # the next book gets no stars by mistake
     _pick(page, "Add a book you liked", "hobbit", "The Hobbit")
     expect(page).to_have_url(re.compile(r"liked=2(:|%3A)5(,|%2C)7$"))
+    expect(page.locator(".st-key-chips_liked").get_by_role("button", name="The Hobbit")).to_be_visible()
     # The answer to the new list (the last one stays on screen until it comes): Tolkien joins Rowling.
     expect(page.locator(".bookrec-title", has_text="The Fellowship of the Ring")).to_be_visible()
-    cards = page.locator(".bookrec-card")
+    cards = page.locator('[data-scope="next"]')
     expect(cards).to_have_count(12)
     expect(cards.first.locator(".bookrec-because")).to_contain_text("Because you liked")
-    before = page.locator(".bookrec-title").all_inner_texts()
+    _settled(page)
+    before = page.locator('[data-scope="next"] .bookrec-title').all_inner_texts()
     assert "The Hobbit" not in before and "The Fellowship of the Ring (The Lord of the Rings, #1)" in before
     assert sum(title.startswith("Harry Potter") for title in before) >= 3
-    _screenshot(page, "next_read")
     page.reload()
-    expect(page.locator(".bookrec-card")).to_have_count(12)
-    assert page.locator(".bookrec-title").all_inner_texts() == before
+    expect(cards).to_have_count(12)
+    _settled(page)
+    assert page.locator('[data-scope="next"] .bookrec-title').all_inner_texts() == before
+    _screenshot(page, "next_read")  # the list's panel folded: the recommendations come first
+    first = page.locator(f".st-key-next_card_{cards.first.get_attribute('data-book-id')}")
+    first.get_by_role("button", name="Want to read").click()
+    expect(page).to_have_url(re.compile(r"want="))
+    _settled(page)
+    page.get_by_role("button", name="I liked this").first.click()
+    page.get_by_role("dialog").get_by_role("radio", name="4★").click()
+    expect(page).to_have_url(re.compile(r"liked=2(:|%3A)5(,|%2C)7(,|%2C)\d+(:|%3A)4"))
+
+
+def test_on_a_phone_the_recommendations_come_first(browser: Any, server: str) -> None:
+    from playwright.sync_api import expect
+
+    phone = {"width": 390, "height": 844}
+    context = browser.new_context(viewport=phone, base_url=server, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto("/next_read?liked=2:5,7,1:4,10")
+        first = page.locator('[data-scope="next"]').first
+        expect(first).to_be_visible()
+        _settled(page)
+        assert first.bounding_box()["y"] < phone["height"]  # the first recommendation is on the first screen
+        assert page.evaluate("document.documentElement.scrollWidth") <= phone["width"]  # no sideways scroll
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "next_read_phone.png"))
+        page.goto("/?book=1")
+        expect(page.locator('[data-scope="similar"]')).to_have_count(12)
+        _settled(page)
+        page.screenshot(path=str(SCREENSHOTS / "similar_phone.png"))
+    finally:
+        context.close()
+
+
+def test_hostile_links_show_as_text(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/?book=[Your session expired](https://evil.example/login)")
+    alert = page.get_by_role("alert").filter(has_text="does not know")
+    expect(alert).to_contain_text("[Your session expired](https:")
+    page.goto("/next_read?liked=2:5,![x](https://evil.example/x.png),$\\huge{BIG}$,:material/home:")
+    expect(page.get_by_text("Left out of your lists")).to_be_visible()
+    warning = page.get_by_role("alert").filter(has_text="Left out").inner_text().replace("\u2060", "")
+    assert "![x](https://evil.example/x.png)" in warning and "$\\huge{BIG}$" in warning
+    assert ":material/home:" in warning
+    assert page.locator('a[href*="evil"], img[src*="evil"], .katex').count() == 0
 
 
 def test_explore_the_map_of_books(page: Any) -> None:

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from bookrec.app import MODEL_ENV
+from bookrec.app import MODEL_ENV, text
 from bookrec.errors import BookrecError, ModelFileError
 from bookrec.modelfile import MANIFEST, resolve_model_path
 from bookrec.recommender import Recommender
+from bookrec.results import TitleMatch
 
 _log = logging.getLogger("bookrec.app")
 
@@ -67,33 +68,8 @@ def recommender() -> Recommender | None:
         return None
 
 
-@st.cache_resource(max_entries=4, hash_funcs={Recommender: _identity}, show_spinner=False)
-def book_choices(recommender: Recommender) -> tuple[list[int | str], dict[int | str, str]]:
-    """Every book as a type-ahead option: ids, most rated first, and their labels ("Title — Authors, 2008").
-
-    Labels are unique (a repeated one gets its id), because the select box tells options apart by label.
-    """
-    table = recommender.books_table
-    order = np.argsort(-table["n_ratings"].to_numpy(), kind="stable")
-    ids = [_plain(recommender.books.id_of(int(i))) for i in order]
-    labels: dict[int | str, str] = {}
-    seen: set[str] = set()
-    titles, authors, years = table["title"].tolist(), table["authors"].tolist(), table["year"].tolist()
-    for book_id, i in zip(ids, order.tolist(), strict=True):
-        label = str(titles[i])
-        if authors[i]:
-            label += f" — {authors[i]}"
-        if not pd.isna(years[i]):
-            label += f", {int(years[i])}"
-        if label in seen:
-            label += f" [id {book_id}]"
-        seen.add(label)
-        labels[book_id] = label
-    return ids, labels
-
-
 def book_choice(recommender: Recommender, book_id: str) -> int | str:
-    """The option of ``book_choices`` for a book id given as text (from the address).
+    """The model's id for a book id given as text (from the address).
 
     Raises:
         UnknownBookError: The model has no book with that id.
@@ -118,6 +94,26 @@ def default_min_ratings(recommender: Recommender) -> int:
     return int(min(100, np.percentile(counts, 25))) if counts.size else 0
 
 
+def few_ratings(recommender: Recommender) -> int:
+    """Below this many ratings a book is marked "few ratings": its place among the others is a rough guess.
+
+    The quarter of books with the fewest ratings, at most 50 (goodbooks' rarest books have about 10).
+    """
+    counts = recommender.books_table["n_ratings"].to_numpy()
+    return int(min(50, np.percentile(counts, 25))) if counts.size else 0
+
+
+def synthetic(recommender: Recommender) -> bool:
+    """Whether training recorded that the ratings were synthetic (``bookrec synth``); not recorded: False."""
+    data = recommender.manifest.get("data")
+    return isinstance(data, dict) and data.get("synthetic") is True
+
+
+def suggest(recommender: Recommender, typed: str, limit: int = 8) -> list[TitleMatch]:
+    """Books whose title, series or author matches what the reader typed, best first."""
+    return recommender.search_titles(typed, k=limit) if typed.strip() else []
+
+
 def rating_steps(recommender: Recommender) -> list[float]:
     """The star values a reader can give on this model's scale (whole steps, or halves on a 0.5-5 scale)."""
     lo, hi = recommender.rating_scale
@@ -135,24 +131,31 @@ def friendly_errors() -> Iterator[None]:
     try:
         yield
     except BookrecError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(text.md(error), icon=":material/error:")
     except Exception as error:  # the app must never show a traceback; the log keeps it
         _log.exception("app error")
         st.error(
-            f"Something went wrong: {type(error).__name__}: {error}. Try again, or report it with the "
-            "server's log.",
+            f"Something went wrong: {type(error).__name__}: {text.md(error)}. Try again, or report it with "
+            "the server's log.",
             icon=":material/error:",
         )
 
 
 def sidebar_summary() -> None:
-    """The model in use, in the sidebar (nothing when there is none)."""
+    """The model in use, in the sidebar, and the SYNTHETIC banner on every page when it applies."""
     try:
         path = model_path()
         loaded = _load(str(path), _stamp(path))
     except Exception:  # the page itself says what is wrong
         return
+    kind = (loaded.manifest.get("model") or {}).get("kind", "dot")
     st.sidebar.caption(
-        f"Model **{path.name}**: {loaded.n_books:,} books, {loaded.n_users:,} readers "
-        f"({(loaded.manifest.get('model') or {}).get('kind', 'dot')})."
+        f"Model **{text.md(path.name)}**: {loaded.n_books:,} books, {loaded.n_users:,} readers "
+        f"({text.md(kind)})."
     )
+    if synthetic(loaded):
+        st.warning(
+            "**SYNTHETIC ratings**: this model learned from generated ratings, not from real readers; its "
+            "answers show how bookrec works, not what readers like.",
+            icon=":material/science:",
+        )

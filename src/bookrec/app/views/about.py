@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from bookrec.app import state
+from bookrec.app import shelves, state, text
 from bookrec.recommender import Recommender
 
 _METRICS = {
@@ -27,11 +27,6 @@ _METRICS = {
 def _data(manifest: dict[str, Any]) -> dict[str, Any]:
     data = manifest.get("data")
     return data if isinstance(data, dict) else {"name": data} if data else {}
-
-
-def _synthetic(manifest: dict[str, Any]) -> bool:
-    """Whether the model was trained on synthetic ratings, as training recorded it (not recorded: False)."""
-    return _data(manifest).get("synthetic") is True
 
 
 def _rows(values: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -69,13 +64,8 @@ def _curve(history: list[dict[str, Any]]) -> None:
 def _page(recommender: Recommender) -> None:
     manifest = recommender.manifest
     data = _data(manifest)
-    st.caption(f"Model folder: `{state.model_path()}`")
-    if _synthetic(manifest):
-        st.warning(
-            "This model was trained on SYNTHETIC ratings, not on real readers' ratings: its answers show "
-            "how bookrec works, not what readers like.",
-            icon=":material/science:",
-        )
+    shelves.load(recommender)  # the reader's lists stay in the address
+    st.caption(f"Model folder: {text.md(state.model_path())}")
 
     st.header("Data", anchor=False)
     lo, hi = recommender.rating_scale
@@ -85,12 +75,17 @@ def _page(recommender: Recommender) -> None:
     n_train, n_valid = data.get("n_train"), data.get("n_valid")
     columns[2].metric("Ratings trained on", f"{n_train:,}" if isinstance(n_train, int) else "—")
     columns[3].metric("Ratings held out", f"{n_valid:,}" if isinstance(n_valid, int) else "—")
-    st.markdown(f"Ratings from {lo:g} to {hi:g} stars. Source: `{data.get('name') or 'not recorded'}`.")
+    kind = "SYNTHETIC ratings (made by `bookrec synth`)" if state.synthetic(recommender) else "Ratings"
+    source = text.md(data.get("name") or "not recorded")
+    st.markdown(f"{kind} from {lo:g} to {hi:g} stars. Source: {source}.")
 
     st.header("Settings", anchor=False)
     model = manifest.get("model") or {}
     n_factors = manifest.get("n_factors", recommender.head.n_factors)
-    st.markdown(f"Model **{model.get('kind', 'dot')}** with **{n_factors}** factors per reader and book.")
+    st.markdown(
+        f"Model **{text.md(model.get('kind', 'dot'))}** with **{text.md(n_factors)}** factors per reader "
+        "and book."
+    )
     _show_rows(_rows(manifest.get("config") or model.get("settings") or {}), "settings_table")
 
     st.header("Metrics", anchor=False)
@@ -112,7 +107,7 @@ def _page(recommender: Recommender) -> None:
         st.info("This model's folder records no training history.")
 
     created, version = manifest.get("created", "—"), manifest.get("bookrec_version", "—")
-    st.caption(f"Saved {created} by bookrec {version}.")
+    st.caption(f"Saved {text.md(created)} by bookrec {text.md(version)}.")
 
 
 st.title("About this model", anchor=False)

@@ -1,50 +1,43 @@
-"""Similar books: pick a book by typing part of its title or author; see the books the model puts nearest.
+"""Similar books: type part of a title or an author, pick a suggestion, see the books the model puts nearest.
 
-The chosen book travels in the address (``?book=26``), so a link opens the same answer.
+The chosen book travels in the address (``?book=26``, with the reader's lists), so a link opens the same
+answer. Every card can be liked, shelved, or followed ("More like this").
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from bookrec.app import cards, state
+from bookrec.app import cards, search, shelves, state, text
 from bookrec.errors import UnknownBookError
 from bookrec.recommender import Recommender
 
-_BOOK = "similar_book"
+
+def _choose(book: str) -> None:
+    st.query_params["book"] = book
 
 
-def _remember_choice() -> None:
-    chosen = st.session_state.get(_BOOK)
-    if chosen is None:
+def _chosen(recommender: Recommender) -> str | None:
+    """The book in the address (an unknown one: a friendly error, and the address forgets it)."""
+    wanted = st.query_params.get("book")
+    if not wanted:
+        return None
+    try:
+        return str(state.book_choice(recommender, wanted))
+    except UnknownBookError as error:
+        st.error(f"The link names a book this model does not know: {text.md(error)}", icon=":material/error:")
         st.query_params.pop("book", None)
-    else:
-        st.query_params["book"] = str(chosen)
+        return None
 
 
 def _page(recommender: Recommender) -> None:
-    ids, labels = state.book_choices(recommender)
-    wanted = st.query_params.get("book")
-    if wanted and str(st.session_state.get(_BOOK)) != wanted:
-        # A shared link or a reload: the address wins (an unknown id: a friendly error, an empty box).
-        try:
-            st.session_state[_BOOK] = state.book_choice(recommender, st.query_params["book"])
-        except UnknownBookError as error:
-            st.error(f"The link names a book this model does not know: {error}", icon=":material/error:")
-            st.query_params.pop("book", None)
-    left, middle, right = st.columns([6, 2, 2])
-    chosen = left.selectbox(
-        "Find a book",
-        ids,
-        index=None,
-        format_func=labels.__getitem__,
-        key=_BOOK,
-        placeholder="Type a title or an author…",
-        on_change=_remember_choice,
-        help="Type any part of a title or an author's name; pick one of the suggestions.",
-    )
-    k = middle.slider("How many", 4, 40, 12, step=4, key="similar_k")
-    min_ratings = right.number_input(
+    shelves.load(recommender)
+    shelves.full_message()
+    steps = state.rating_steps(recommender)
+    few = state.few_ratings(recommender)
+    st.sidebar.subheader("Settings", anchor=False)
+    k = st.sidebar.slider("How many", 4, 40, 12, step=4, key="similar_k")
+    min_ratings = st.sidebar.number_input(
         "Minimum ratings",
         min_value=0,
         value=state.default_min_ratings(recommender),
@@ -52,20 +45,42 @@ def _page(recommender: Recommender) -> None:
         key="similar_min_ratings",
         help="Leave out books rated by fewer readers than this: too few ratings to place them well.",
     )
+    search.search_box(
+        recommender,
+        "similar_find",
+        "Find a book",
+        _choose,
+        help="Type any part of a title or an author's name; pick one of the suggestions.",
+    )
+    chosen = _chosen(recommender)
     if chosen is None:
         st.info(
             "Pick a book to see the books most like it, by how readers rated them.", icon=":material/search:"
         )
         return
     book = recommender.book(f"id:{chosen}")
-    st.subheader("Books like this one", anchor=False)
-    cards.show([book])
+    st.subheader("Books like this one", anchor="chosen")
+    more = cards.show([book], scope="chosen", steps=steps, few_below=few)
+    if book.n_ratings < few:
+        st.warning(
+            f"Only {book.n_ratings:,} readers rated {text.md(book.title)}: the books below are a rough "
+            "guess.",
+            icon=":material/info:",
+        )
     results = recommender.similar(f"id:{chosen}", k=k, min_ratings=int(min_ratings))
     if not results:
         st.info(f"No book has {int(min_ratings):,} ratings or more; lower the minimum.")
-        return
-    st.subheader(f"The {len(results)} most similar books", anchor=False)
-    cards.show(results, lambda s: f"similarity {s:.2f}")
+    else:
+        st.subheader(f"The {len(results)} most similar books", anchor="results")
+        more = (
+            cards.show(
+                results, lambda r: f"similarity {r.score:.2f}", scope="similar", steps=steps, few_below=few
+            )
+            or more
+        )
+    if more is not None and more != chosen:
+        st.query_params["book"] = more
+        st.rerun()
 
 
 st.title("Similar books", anchor=False)
