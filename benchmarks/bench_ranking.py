@@ -13,7 +13,8 @@ the catalogue), fit seconds and peak memory.
   variant and "time" by file order (goodbooks' ratings.csv is in time order); a seeded sample of 10,000
   evaluated readers.
 - Full size: the whole default ``bookrec train`` (load from the cache, ``train`` + ``save``) in a fresh
-  process, its peak memory and its model folder's size.
+  process, its peak memory and its model folder's size; beside it Surprise's ``SVD(n_factors=50)`` (trainset
+  and fit on 80% of the same data, as ``bench_train.py`` times it).
 
 Methods: bookrec's default (``train(part, TrainConfig(valid_pct=0.0))``, lists from
 ``Recommender.scores_for``, which orders by the ranking model), the most popular books, implicit's
@@ -30,7 +31,7 @@ fit (interpreter, imports and the split included), and "+fit" is how much the fi
 implicit is installed only for benchmarks: ``pip install -e '.[bench]'``; without it its rows say so.
 Targets (the issue): on MovieLens-small the default's NDCG@10 >= 0.30 (random) and >= 0.115 (time), at or
 above every peer's, top-10 coverage >= 5%; at full size the default ``bookrec train`` <= 20 s, peak memory
-<= 3 GB, model folder <= 300 MB.
+<= 3 GB, model folder <= 300 MB, and faster than Surprise's SVD(n_factors=50) fit in the same run.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from _common import full_size_data
+from bench_train import surprise_svd
 from bookrec.data import Dataset, load_dataset
 from bookrec.metrics import ranking_metrics, relevance_threshold
 
@@ -433,7 +435,9 @@ def default_train(folder: Path, config: dict[str, object]) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def full_size(folder: Path, methods: list[str], skipped: dict[str, str], runs: int) -> None:
+def full_size(
+    folder: Path, methods: list[str], skipped: dict[str, str], runs: int, *, skip_surprise: bool = False
+) -> None:
     data = load_dataset(full_size_data(folder))
     print(
         f"\nGoodbooks-shaped SYNTHETIC data at full size: {data.n_ratings:,} ratings, {data.n_users:,} "
@@ -462,6 +466,15 @@ def full_size(folder: Path, methods: list[str], skipped: dict[str, str], runs: i
     )
     print(f"  peak memory {peak:.0f} MB <= {PEAK_MB} MB: {_mark(peak <= PEAK_MB)}")
     print(f"  model folder {size:.0f} MB <= {FOLDER_MB:.0f} MB: {_mark(size <= FOLDER_MB)}")
+    svd = None if skip_surprise else surprise_svd(folder)  # bench_train's: same data, its 80% part
+    if svd is None:
+        print("  Surprise SVD(n_factors=50): skipped (pip install scikit-surprise, or --skip-peers)")
+    else:
+        print(
+            f"  Surprise SVD(n_factors=50), trainset + fit on the same data (80%): {svd['seconds']:.1f} s; "
+            f"bookrec's whole default train is {svd['seconds'] / seconds:.1f}x faster: "
+            f"{_mark(seconds < svd['seconds'])}"
+        )
 
 
 def main() -> None:
@@ -504,7 +517,7 @@ def main() -> None:
         else:
             print(f"no MovieLens-small at {args.movielens}: skipped (pass --movielens FILE)")
         if not args.no_full_size:
-            full_size(args.data, methods, dict(skipped), args.runs)
+            full_size(args.data, methods, dict(skipped), args.runs, skip_surprise=args.skip_peers)
     print(f"\none run, {time.perf_counter() - started:.0f} s in all; the machine is shared: times are noisy")
 
 

@@ -102,8 +102,9 @@ def test_evaluate_counts_unknown_readers_and_books(model_dir: Path, tmp_path: Pa
     assert table.exit_code == 0 and "4 ratings by 3 readers" in table.stdout
 
 
-def test_top_n_beats_the_most_popular_books_on_planted_data(model_dir: Path, ratings_csv: Path) -> None:
-    values = _invoke("evaluate", str(model_dir), "--ratings", str(ratings_csv), "--top-n", "-k", "5")
+def test_top_n_beats_the_most_popular_books_on_planted_data(heldout_split: tuple[Path, Path, Path]) -> None:
+    model, _, heldout_csv = heldout_split
+    values = _invoke("evaluate", str(model), "--ratings", str(heldout_csv), "--top-n", "-k", "5")
     top = values["top_n"]
     assert top["k"] == 5 and 3.5 < top["min_rating"] < 5  # the top quarter of the data's own scale
     ours, popular = top["model"], top["most_popular"]
@@ -113,6 +114,16 @@ def test_top_n_beats_the_most_popular_books_on_planted_data(model_dir: Path, rat
     assert ours["ndcg@5"] > popular["ndcg@5"] + 0.1
     assert ours["precision@5"] > popular["precision@5"]
     assert ours["coverage"] > popular["coverage"]
+
+
+def test_lists_are_not_scored_on_the_validation_split_their_ranking_model_saw(
+    model_dir: Path, ratings_csv: Path
+) -> None:
+    result = runner.invoke(app, ["evaluate", str(model_dir), "--ratings", str(ratings_csv), "--top-n"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: this model's ranking model learned from every rating")
+    assert result.stderr.count("\n") == 1
+    assert _invoke("evaluate", str(model_dir), "--ratings", str(ratings_csv))["on"] == "validation split"
 
 
 TOP_N_KEYS = {
@@ -244,6 +255,7 @@ def test_suggest_valley_by_hand() -> None:
 
 def test_lr_find_suggests_a_sane_rate_and_plots(ratings_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "plots" / "lr.png"
+    out.parent.mkdir()  # a plot's folder must exist: a mistyped path creates no folders
     values = _invoke("lr-find", "--ratings", str(ratings_csv), "--out", str(out))
     assert 1e-4 <= values["suggested_lr"] <= 0.5
     assert values["method"] == "minimum/10" and values["model"] == "dot"

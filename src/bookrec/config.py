@@ -35,14 +35,24 @@ None n_factors: fastai's size rule (nn). None bs: chosen from the data's size (`
 """
 
 # The ranking model's defaults (see models/als.py and benchmarks/bench_ranking.py for the measurements).
-# On MovieLens-small's hold-out through `bookrec split/train/evaluate` (seeds 42 and 1): 128 factors, reg
-# 18.5, 6 sweeps: NDCG@10 0.300-0.302 (random) / 0.117-0.120 (by time), top-10 coverage 5.2%; 8 sweeps the
-# same within 0.003 for a third more time; 96 factors 0.296-0.297 / 0.119; reg 20: coverage 4.9%.
+# On MovieLens-small's hold-out (bench_ranking's protocol, mean of 3 seeds, NDCG@10 random / by time, top-10
+# coverage random): 128 factors, 6 sweeps, alpha 5 and reg 17.8: 0.302 / 0.120, 5.0%; reg 18.5: 0.303 /
+# 0.119, 4.9%; reg 16: 0.302 / 0.120, 5.3%; reg 14: 0.297 / 0.118; alpha 4: 0.300 / 0.118; alpha 6: 0.298.
+# Through `bookrec split` (seed 42), plain `bookrec train` and `evaluate --top-n`: reg 17: 0.299, 17.8: 0.301,
+# 18.5: 0.302; 8 sweeps 0.299.
+# The regularization grows with the readers: the fit's Gram terms sum over every reader (and every book), so a
+# strength that suits 610 readers underfits 53,424 (full-size synthetic goodbooks, 3,000 sampled readers'
+# hold-out, to_read.csv in: reg 18.5 NDCG@10 0.053, 60: 0.074, 100: 0.112, 170: 0.125, 300: 0.090;
+# most-popular 0.070). 0.72 x sqrt(readers) gives 17.8 on MovieLens-small and 166 there.
+# to_read.csv's pairs at confidence 1 (full-size synthetic, reg 60, wanted books left out of the lists as
+# serving leaves them out): 0.074 against 0.073 without; at 3: 0.065.
+RANK_REG_PER_SQRT_READER = 0.72
 RANK_DEFAULTS: dict[str, Any] = {
     "rank_factors": 128,
-    "rank_reg": 18.5,
+    "rank_reg": None,  # RANK_REG_PER_SQRT_READER x sqrt(readers): see rank_regularization
     "rank_alpha": 5.0,
     "rank_iterations": 6,
+    "rank_to_read": 1.0,
 }
 _MAX_EPOCHS = 10_000
 _MAX_FACTORS = 4_096
@@ -87,9 +97,12 @@ class TrainConfig:
         ranker: The ranking model trained beside the rating model, which orders recommendation lists:
             "als" (implicit ALS on who read what, see :mod:`bookrec.models.als`), or "none".
         rank_factors: Factors per reader and book of the ranking model.
-        rank_reg: L2 strength of the ranking model.
+        rank_reg: L2 strength of the ranking model; None scales it with the data's readers
+            (``rank_regularization``).
         rank_alpha: Confidence of a top-rated read relative to an unread book (see ``models.als``).
         rank_iterations: ALS sweeps of the ranking model.
+        rank_to_read: Confidence of a book a reader wants to read (goodbooks' to_read.csv, where the data
+            has it) relative to an unread book; 0 leaves to_read.csv out.
     """
 
     model: str = "dot"
@@ -109,9 +122,10 @@ class TrainConfig:
     pct_start: float = 0.25
     ranker: str = "als"
     rank_factors: int = RANK_DEFAULTS["rank_factors"]
-    rank_reg: float = RANK_DEFAULTS["rank_reg"]
+    rank_reg: float | None = RANK_DEFAULTS["rank_reg"]
     rank_alpha: float = RANK_DEFAULTS["rank_alpha"]
     rank_iterations: int = RANK_DEFAULTS["rank_iterations"]
+    rank_to_read: float = RANK_DEFAULTS["rank_to_read"]
 
     def __post_init__(self) -> None:
         kind = model_kind(self.model)
@@ -212,8 +226,15 @@ class TrainConfig:
             f"rank_factors must be a whole number from 1 to {_MAX_FACTORS}, got {self.rank_factors!r}",
         )
         need(
-            _is_real(self.rank_reg) and math.isfinite(self.rank_reg) and 0 < self.rank_reg <= 1e6,
+            self.rank_reg is None
+            or (_is_real(self.rank_reg) and math.isfinite(self.rank_reg) and 0 < self.rank_reg <= 1e6),
             f"rank_reg must be a positive number up to 1000000, got {self.rank_reg!r}",
+        )
+        need(
+            _is_real(self.rank_to_read)
+            and math.isfinite(self.rank_to_read)
+            and 0 <= self.rank_to_read <= 1e4,
+            f"rank_to_read must be a number from 0 to 10000, got {self.rank_to_read!r}",
         )
         need(
             _is_real(self.rank_alpha) and math.isfinite(self.rank_alpha) and 0 < self.rank_alpha <= 1e4,
@@ -223,6 +244,13 @@ class TrainConfig:
             _is_int(self.rank_iterations) and 1 <= self.rank_iterations <= 1000,
             f"rank_iterations must be a whole number from 1 to 1000, got {self.rank_iterations!r}",
         )
+
+    def rank_regularization(self, n_users: int) -> float:
+        """The ranking model's L2 strength on data with ``n_users`` readers: ``rank_reg``, or when None
+        ``RANK_REG_PER_SQRT_READER x sqrt(n_users)`` (never below 1)."""
+        if self.rank_reg is not None:
+            return float(self.rank_reg)
+        return max(1.0, RANK_REG_PER_SQRT_READER * math.sqrt(max(1, n_users)))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values of every field (y_range as a list)."""

@@ -254,6 +254,13 @@ def evaluate_model(
     if own:
         train_part, test = model_split(recommender, dataset)
         on = "validation split"
+        rank_on = (recommender.manifest.get("metrics") or {}).get("rank_on")
+        if top_n and recommender.ranker is not None and rank_on:
+            raise ConfigError(
+                "this model's ranking model learned from every rating, its validation split too, so its "
+                "lists cannot be scored on that split; hold ratings out with `bookrec split`, train on the "
+                "rest and pass the held-out file: evaluate MODEL --ratings HELDOUT --top-n"
+            )
     else:
         train_part, test, on = None, dataset, "all ratings"
     if test.n_ratings == 0:

@@ -26,9 +26,9 @@ from bookrec.fold_in import fit_reader
 from bookrec.metrics import default_like_threshold
 from bookrec.models.als import confidence
 from bookrec.models.base import ServingHead, matvec
-from bookrec.results import BookRef, BookResult, Prediction
+from bookrec.results import BookList, BookRef, BookResult, Prediction, TitleMatch
 
-__all__ = ["BY", "BookRef", "BookResult", "Prediction", "Recommender"]
+__all__ = ["BY", "BookList", "BookRef", "BookResult", "Prediction", "Recommender", "TitleMatch"]
 
 BY = ("match", "rating")
 """How a recommendation list is ordered: by the ranking model's match (default), or by predicted rating."""
@@ -127,6 +127,14 @@ class Recommender:
         """
         return cls.from_saved(modelfile.load_model(folder))
 
+    def __repr__(self) -> str:
+        """A one-line summary (the dataclass's own would print every array)."""
+        ranker = getattr(self.ranker, "kind", type(self.ranker).__name__) if self.ranker is not None else None
+        return (
+            f"Recommender(model={self.kind!r}, n_users={self.n_users}, n_books={self.n_books}, "
+            f"n_factors={self.head.book_vectors.shape[1]}, ranker={ranker!r})"
+        )
+
     # --- looking things up ---------------------------------------------------------------------------
 
     @property
@@ -145,15 +153,35 @@ class Recommender:
         return len(self.books)
 
     def book_position(self, book: BookRef) -> int:
-        """Resolve a book given by id or title to its position.
-
-        An int is an id; a string is a title ("id:123" forces an id); a string of digits is an id unless a
-        book has exactly that title ("1984").
+        """Resolve a book given by id or title to its position (see ``find_book``).
 
         Raises:
-            UnknownBookError: No such id, or no title close enough (with suggestions).
+            UnknownBookError: No such id, no title close enough, or several alike (with suggestions).
         """
         return self._catalog.position(book)
+
+    def find_book(self, book: BookRef) -> TitleMatch:
+        """Which book a person means: by id, title (typos forgiven), part of one, original title, series or
+        author; where several books share a title, the most read.
+
+        An int is an id; "id:123" forces an id; a string of digits is an id unless a book has exactly that
+        title ("1984").
+
+        Raises:
+            UnknownBookError: No such id, no title close enough, or several works about equally close (with
+                "did you mean" suggestions).
+        """
+        return self._catalog.match(book)[1]
+
+    def search_titles(self, query: str, k: int = 10) -> list[TitleMatch]:
+        """Type-ahead: the k books ``query`` may mean, best first (match quality and how much each is read).
+
+        The same search as ``find_book`` (titles, original titles, series, authors, typos), for search boxes:
+        it never raises, and an empty or unmatched query gives an empty list. A few milliseconds on 10,000
+        books.
+        """
+        _check_k(k)
+        return self._catalog.search(query, k)
 
     def user_position(self, user_id: object) -> int:
         """Position of a known reader.
@@ -216,11 +244,15 @@ class Recommender:
 
         Args:
             user_idx: Reader positions.
-            by: "match" (the ranking model, where the folder has one) or "rating" (predicted ratings).
+            by: "match" (the ranking model, where the folder has one; books the reader wants to read score
+                -inf) or "rating" (predicted ratings).
         """
         users = np.asarray(user_idx)
         if self._ranks_by(by) == "match":
-            return self.ranker.scores(self.ranker.reader_params(users))
+            scores = self.ranker.scores(self.ranker.reader_params(users))
+            for row, user in enumerate(users):  # books a reader wants to read are left out, as in their lists
+                scores[row, self.ranker.wanted_by(int(user))] = -np.inf
+            return scores
         return self.head.to_rating(self.head.scores(self.head.reader_params(users)))
 
     def _ranks_by(self, by: str) -> str:
@@ -231,21 +263,25 @@ class Recommender:
 
     # --- questions -----------------------------------------------------------------------------------
 
-    def similar(self, book: BookRef, k: int = 10, *, min_ratings: int = 0) -> list[BookResult]:
+    def similar(self, book: BookRef, k: int = 10, *, min_ratings: int = 0) -> BookList:
         """The k books whose vectors point most nearly the same way as this book's (cosine similarity).
 
         Args:
-            book: Id or title (fuzzy).
+            book: Id or title (fuzzy; see ``find_book``).
             k: How many.
             min_ratings: Leave out books with fewer training ratings than this (too few to trust).
+
+        Returns:
+            The books, most similar first; ``.matched`` holds the book ``book`` was taken to be.
         """
         _check_k(k)
-        position = self.book_position(book)
+        position, matched = self._catalog.match(book)
         similarity = matvec(self._unit_books, self._unit_books[position])
         similarity[position] = -np.inf
         if min_ratings > 0:
             similarity[self._n_ratings < min_ratings] = -np.inf
-        return [self._catalog.result(i, float(similarity[i])) for i in _top(similarity, k)]
+        results = [self._catalog.result(i, float(similarity[i])) for i in _top(similarity, k)]
+        return BookList(results, matched=[matched])
 
     def recommend(
         self, user_id: object, k: int = 10, *, min_ratings: int = 0, by: str = "match"
@@ -275,7 +311,7 @@ class Recommender:
             )
         matches = self.ranker.scores(self.ranker.reader_params(np.array([user]))[0])
         fitted = self.ranker.fit_reader(seen, confidence(ratings, self.rating_scale, self.ranker.alpha))
-        leave_out = np.concatenate((seen, self._catalog.editions_of(seen)))
+        leave_out = np.concatenate((seen, self._catalog.editions_of(seen), self.ranker.wanted_by(user)))
         because = reasons.by_contribution(fitted, seen, ratings >= self._like, self._catalog.title)
         return self._answer(stars, leave_out, k, min_ratings, because, matches=matches)
 
@@ -287,7 +323,7 @@ class Recommender:
         min_ratings: int = 0,
         exclude: Iterable[BookRef] = (),
         by: str = "match",
-    ) -> list[BookResult]:
+    ) -> BookList:
         """Recommendations for a new reader who names books they liked, with or without stars.
 
         No retraining: the reader is folded in. The ranking model solves their factors as its own fit would
@@ -304,18 +340,25 @@ class Recommender:
             exclude: Books the reader has already read and wants left out.
             by: "match" (the ranking model) or "rating" (highest predicted rating first).
 
+        Returns:
+            The books, best first; ``.matched`` and ``.excluded`` hold the books the titles were taken to be.
+
         Raises:
             BookrecError: The list is empty, or ``by`` is unknown.
-            UnknownBookError: A title matches nothing (with suggestions).
+            UnknownBookError: A title matches nothing or several books alike (with suggestions).
         """
         _check_k(k)
         order = self._ranks_by(by)
-        positions, stars, unstarred = self._resolve_liked(liked)
-        leave_out = np.concatenate((positions, [self.book_position(b) for b in exclude])).astype(np.int64)
+        positions, stars, unstarred, matched = self._resolve_liked(liked)
+        excluded = [self._catalog.match(b) for b in exclude]
+        leave_out = np.concatenate((positions, [p for p, _ in excluded])).astype(np.int64)
+        named = {"matched": matched, "excluded": [found for _, found in excluded]}
         if order == "rating":
             fitted = fit_reader(self.head, positions, stars, self._fold_in_strength() * len(positions))
             because = reasons.by_fold_in(fitted, positions, stars >= self._like, self._catalog.title)
-            return self._answer(self.head.scores(fitted.params), leave_out, k, min_ratings, because)
+            return BookList(
+                self._answer(self.head.scores(fitted.params), leave_out, k, min_ratings, because), **named
+            )
         # The stars shown: a book named without stars counts as liked, not as the top of the scale, so that
         # the predicted stars differ between results (at the top of the scale nearly all would read 5.0).
         lo, hi = self.rating_scale
@@ -325,8 +368,9 @@ class Recommender:
         leave_out = np.concatenate((leave_out, self._catalog.editions_of(positions)))
         because = reasons.by_contribution(ranked, positions, stars >= self._like, self._catalog.title)
         matches = self.ranker.scores(ranked.params)
-        return self._answer(
-            self.head.scores(taste.params), leave_out, k, min_ratings, because, matches=matches
+        return BookList(
+            self._answer(self.head.scores(taste.params), leave_out, k, min_ratings, because, matches=matches),
+            **named,
         )
 
     def biases(self, which: str = "highest", k: int = 10, *, min_ratings: int = 0) -> list[BookResult]:
@@ -395,24 +439,27 @@ class Recommender:
 
     def _resolve_liked(
         self, liked: Iterable[BookRef] | Mapping[BookRef, float | None]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Positions and stars of the named books, and which were named without stars."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[TitleMatch]]:
+        """Positions and stars of the named books, which were named without stars, and what each matched."""
         items = list(liked.items()) if isinstance(liked, Mapping) else [(book, None) for book in liked]
         if not items:
             raise BookrecError("name at least one book the reader liked")
         lo, hi = self.rating_scale
         # A book named without stars was liked: it counts as the top of the scale. (4.5 of 5 left new readers'
         # lists almost all high-bias books: too weak a signal to move the fitted taste off the average.)
-        positions, stars = [], []
+        positions, stars, matched = [], [], []
         for book, rating in items:
             if rating is not None and not lo <= float(rating) <= hi:
                 raise BookrecError(
                     f'the rating of "{book}" must be between {lo:g} and {hi:g}, got {rating:g}'
                 )
-            positions.append(self.book_position(book))
+            position, found = self._catalog.match(book)
+            positions.append(position)
+            matched.append(found)
             stars.append(hi if rating is None else float(rating))
         unstarred = np.array([rating is None for _, rating in items], dtype=bool)
-        return np.asarray(positions, dtype=np.int64), np.asarray(stars, dtype=np.float64), unstarred
+        positions_array = np.asarray(positions, dtype=np.int64)
+        return positions_array, np.asarray(stars, dtype=np.float64), unstarred, matched
 
     def _fold_in_strength(self) -> float:
         if self.fold_in_l2 is not None:

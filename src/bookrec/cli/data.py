@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bookrec.cli import app
-from bookrec.cli._options import DataOptions, with_data_options
+from bookrec.cli._options import DataOptions, HelpCommand, with_data_options
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 @with_data_options
 def info(
     data_options: DataOptions,
@@ -40,6 +40,8 @@ def info(
     overview.add_row("readers", f"{summary['users']:,}")
     overview.add_row("books", f"{summary['books']:,}")
     overview.add_row("ratings", f"{summary['ratings']:,}")
+    if summary["to_read"]:
+        overview.add_row("wants to read", f"{summary['to_read']:,} pairs (to_read.csv; the ranking model's)")
     overview.add_row("rating scale", f"{summary['rating_min']:g} to {summary['rating_max']:g}")
     overview.add_row("mean rating", f"{summary['rating_mean']:.3f}")
     overview.add_row("density", f"{summary['density']:.4%}")

@@ -24,10 +24,10 @@ from bookrec.data.ids import IdMap
 from bookrec.data.sources import DataSource, _Files, _is_synthetic
 from bookrec.errors import DataError
 
-CACHE_FORMAT = 3  # 3: the books table has work_id
+CACHE_FORMAT = 6  # books table: 3 work_id, 6 original_title; 4: to_read.csv's pairs; 5: content source_hash
 """Bump when the cache layout or the parsing rules change, so old caches are never misread."""
 
-_ARRAYS = ("user_idx", "book_idx", "rating", "user_ids", "book_ids")
+_ARRAYS = ("user_idx", "book_idx", "rating", "user_ids", "book_ids", "want_user_idx", "want_book_idx")
 
 
 def _cache_key(source: DataSource, files: _Files) -> str:
@@ -42,7 +42,11 @@ def _cache_key(source: DataSource, files: _Files) -> str:
     options = {
         "format": CACHE_FORMAT,
         "goodbooks": source.is_goodbooks,
-        "members": [files.ratings if files.archive else "", files.books if files.archive else ""],
+        "members": [
+            files.ratings if files.archive else "",
+            files.books if files.archive else "",
+            files.to_read if files.archive else "",
+        ],
         "cols": [source.user_col, source.item_col, source.rating_col],
         "sep": source.sep,
         "encoding": source.encoding,
@@ -68,6 +72,8 @@ def _read_cache(folder: Path) -> Dataset | None:
         n = arrays["rating"].shape[0]
         if arrays["user_idx"].shape[0] != n or arrays["book_idx"].shape[0] != n or n != meta["ratings"]:
             return None
+        if arrays["want_user_idx"].shape != arrays["want_book_idx"].shape:
+            return None
     except (OSError, ValueError, KeyError, pa.ArrowException):
         return None
     return Dataset(
@@ -83,6 +89,8 @@ def _read_cache(folder: Path) -> Dataset | None:
         source_hash=meta["source_hash"],
         report=LoadReport(**meta["report"]),
         synthetic=bool(meta.get("synthetic", False)),
+        want_user_idx=arrays["want_user_idx"],
+        want_book_idx=arrays["want_book_idx"],
     )
 
 
@@ -100,6 +108,8 @@ def _write_cache(dataset: Dataset, folder: Path) -> None:
             "rating": dataset.rating,
             "user_ids": dataset.users.ids,
             "book_ids": dataset.books.ids,
+            "want_user_idx": dataset.want_user_idx,
+            "want_book_idx": dataset.want_book_idx,
         }
         for name, array in arrays.items():
             np.save(staging / f"{name}.npy", array, allow_pickle=False)

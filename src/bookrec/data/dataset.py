@@ -57,9 +57,13 @@ class Dataset:
         books_table: One row per book position: book_id, title, authors, year, average_rating,
             ratings_count (Goodreads'), n_ratings (in this data), image_url, small_image_url, goodreads_url.
         name: Where the data came from, for people.
-        source_hash: SHA-256 over the source files and parse options (identifies the training data).
+        source_hash: SHA-256 of the parsed ratings (ids and ratings in file order): the same for a folder
+            and its zip, and for any two files that parse to the same ratings (identifies the training data).
         report: What loading repaired.
         synthetic: True when the ratings were generated (``bookrec synth``), not given by real readers.
+        want_user_idx: Reader position of each "wants to read" pair (goodbooks' to_read.csv; int32, often
+            empty): reads still to come, which the ranking model learns from beside the ratings.
+        want_book_idx: Book position of each "wants to read" pair (int32).
     """
 
     user_idx: np.ndarray
@@ -74,6 +78,8 @@ class Dataset:
     source_hash: str = ""
     report: LoadReport = field(default_factory=LoadReport)
     synthetic: bool = False
+    want_user_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    want_book_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
 
     @property
     def n_users(self) -> int:
@@ -122,6 +128,7 @@ class Dataset:
             "unknown_books": self.report.unknown_books,
             "synthetic": self.synthetic,
             "source_hash": self.source_hash,
+            "to_read": int(self.want_user_idx.shape[0]),
         }
 
     @classmethod
@@ -147,18 +154,29 @@ class Dataset:
         """
         values = np.asarray(ratings, dtype=np.float64)
         scale = rating_scale or ((float(values.min()), float(values.max())) if values.size else (0.0, 1.0))
-        digest = hashlib.sha256()
-        for part in (np.asarray(user_ids), np.asarray(book_ids), values):
-            digest.update(
-                np.ascontiguousarray(part).tobytes() if part.dtype != object else repr(part).encode()
-            )
-        return _assemble(
-            np.asarray(user_ids), np.asarray(book_ids), values, scale, books, name, digest.hexdigest()
-        )
+        return _assemble(np.asarray(user_ids), np.asarray(book_ids), values, scale, books, name)
 
 
 def _format_value(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def content_hash(
+    users: IdMap, books: IdMap, user_idx: np.ndarray, book_idx: np.ndarray, rating: np.ndarray
+) -> str:
+    """SHA-256 of parsed ratings: the ids (as text, so 7 and "7" agree) and each rating, in order.
+
+    What identifies a data set is what was parsed, not the file it came in: a folder and its zip, or a
+    re-saved CSV, give the same hash. (Hashing ``repr`` of an id array, as before, missed most of a large
+    one: numpy shortens it past 1,000 elements.)
+    """
+    digest = hashlib.sha256()
+    for ids in (users.ids, books.ids):
+        digest.update(len(ids).to_bytes(8, "little"))
+        digest.update("\x1f".join(map(str, ids.tolist())).encode("utf-8", "surrogatepass"))
+    for part, dtype in ((user_idx, np.int32), (book_idx, np.int32), (rating, np.float32)):
+        digest.update(np.ascontiguousarray(part, dtype=dtype).tobytes())
+    return digest.hexdigest()
 
 
 def _assemble(
@@ -168,9 +186,8 @@ def _assemble(
     scale: tuple[float, float],
     books: pd.DataFrame | None,
     name: str,
-    key: str,
 ) -> Dataset:
-    """Factorize ids, drop duplicate pairs (keeping the last), and attach the books table."""
+    """Factorize ids, drop duplicate pairs (keeping the last), attach the books table, hash the content."""
     rows_read = int(values.shape[0])
     user_map, user_idx = IdMap.factorize(users)
     book_map, book_idx = IdMap.factorize(items)
@@ -182,16 +199,19 @@ def _assemble(
         user_idx, book_idx, values = user_idx[keep], book_idx[keep], values[keep]
     counts = np.bincount(book_idx, minlength=len(book_map))
     table, unknown = _books_for(book_map, counts, books)
+    user_idx = np.ascontiguousarray(user_idx, dtype=np.int32)
+    book_idx = np.ascontiguousarray(book_idx, dtype=np.int32)
+    rating = np.ascontiguousarray(values, dtype=np.float32)
     return Dataset(
-        user_idx=np.ascontiguousarray(user_idx, dtype=np.int32),
-        book_idx=np.ascontiguousarray(book_idx, dtype=np.int32),
-        rating=np.ascontiguousarray(values, dtype=np.float32),
+        user_idx=user_idx,
+        book_idx=book_idx,
+        rating=rating,
         users=user_map,
         books=book_map,
         rating_min=float(scale[0]),
         rating_max=float(scale[1]),
         books_table=table,
         name=name,
-        source_hash=key,
+        source_hash=content_hash(user_map, book_map, user_idx, book_idx, rating),
         report=LoadReport(rows_read=rows_read, duplicates_dropped=n_duplicates, unknown_books=unknown),
     )

@@ -17,10 +17,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from bookrec.data._cache import CACHE_FORMAT, _cache_key, _read_cache, _write_cache
 from bookrec.data._csv import _read_ratings
-from bookrec.data._synthetic import SYNTHETIC_MARKER
+from bookrec.data._synthetic import SYNTHETIC_MARKER, recorded_scale
 from bookrec.data.books import BOOK_COLUMNS, GOODREADS_BOOK_URL, _read_books
 from bookrec.data.dataset import Dataset, LoadReport, _assemble, _format_value
 from bookrec.data.paths import dataset_cache_dir
@@ -61,13 +63,13 @@ def load_dataset(
         cached = _read_cache(cache)
         if cached is not None:
             return cached
-    dataset = _parse(source, files, key)
+    dataset = _parse(source, files)
     if use_cache:
         _write_cache(dataset, cache)
     return dataset
 
 
-def _parse(source: DataSource, files: _Files, key: str) -> Dataset:
+def _parse(source: DataSource, files: _Files) -> Dataset:
     cols = (
         ("user_id", "book_id", "rating")
         if source.is_goodbooks
@@ -80,6 +82,9 @@ def _parse(source: DataSource, files: _Files, key: str) -> Dataset:
     label = files.label(files.ratings)
     raw = files.open_bytes(files.ratings)
     users, items, values = _read_ratings(raw, label, cols, source.sep, source.encoding, source.limit)
+    if source.is_goodbooks and source.rating_scale is None:
+        # A `bookrec synth --scale 1-10` folder records its scale in README.txt; goodbooks' 1-5 otherwise.
+        source = replace(source, rating_scale=recorded_scale(files.ratings, files.archive))
     scale = _rating_scale(source, values, label, cols[2])
     books = None
     if files.books is not None:
@@ -90,8 +95,43 @@ def _parse(source: DataSource, files: _Files, key: str) -> Dataset:
     )
     if source.limit is not None:
         name += f" (first {source.limit:,} ratings)"
-    dataset = _assemble(users, items, values, scale, books, name, key)
-    return replace(dataset, synthetic=_is_synthetic(files))
+    dataset = _assemble(users, items, values, scale, books, name)
+    dataset = replace(dataset, synthetic=_is_synthetic(files))
+    if files.to_read is not None:
+        raw_wants = files.open_bytes(files.to_read)
+        want_user, want_book = _read_wants(raw_wants, files.label(files.to_read), dataset)
+        dataset = replace(dataset, want_user_idx=want_user, want_book_idx=want_book)
+    return dataset
+
+
+def _read_wants(raw: bytes | Path, label: str, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The (reader, book) positions of to_read.csv's pairs that ``dataset`` knows and has no rating for.
+
+    Readers or books the ratings never mention are dropped: no model has a place for them.
+    """
+    source = pa.BufferReader(raw) if isinstance(raw, bytes) else str(raw)
+    try:
+        table = pacsv.read_csv(
+            source,
+            convert_options=pacsv.ConvertOptions(
+                include_columns=["user_id", "book_id"],
+                column_types={"user_id": pa.int64(), "book_id": pa.int64()},
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError) as error:
+        raise DataError(
+            f"{label}: expected whole-number user_id,book_id columns ({str(error).splitlines()[0]})"
+        ) from None
+    except OSError as error:
+        raise DataError(f"{label}: cannot be read: {error}") from None
+    user = dataset.users.index_of(table.column("user_id").to_numpy(zero_copy_only=False))
+    book = dataset.books.index_of(table.column("book_id").to_numpy(zero_copy_only=False))
+    known = (user >= 0) & (book >= 0)
+    pair = np.unique(user[known] * max(1, dataset.n_books) + book[known])
+    rated = dataset.user_idx.astype(np.int64) * max(1, dataset.n_books) + dataset.book_idx
+    pair = pair[~np.isin(pair, rated, assume_unique=False)]
+    n_books = max(1, dataset.n_books)
+    return (pair // n_books).astype(np.int32), (pair % n_books).astype(np.int32)
 
 
 def _rating_scale(source: DataSource, values: np.ndarray, label: str, col: str) -> tuple[float, float]:

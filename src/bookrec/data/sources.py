@@ -15,6 +15,8 @@ __all__ = ["GOODBOOKS_SCALE", "DataSource"]
 
 GOODBOOKS_SCALE = (1.0, 5.0)
 """goodbooks-10k's rating scale: 1 to 5 stars."""
+TO_READ_FILE = "to_read.csv"
+"""goodbooks-10k's "wants to read" shelf (user_id, book_id), beside ratings.csv: a read still to come."""
 
 
 @dataclass(frozen=True)
@@ -98,12 +100,13 @@ class DataSource:
 
 @dataclass(frozen=True)
 class _Files:
-    """The concrete files behind a source: a ratings file and an optional books file, maybe inside a zip."""
+    """The files behind a source: a ratings file, optional books and to-read files, maybe in a zip."""
 
     ratings: str
     books: str | None
     archive: Path | None = None
     hashed: tuple[Path, ...] = ()
+    to_read: str | None = None
 
     def label(self, member: str) -> str:
         return f"{self.archive.name}:{member}" if self.archive else Path(member).name
@@ -141,6 +144,9 @@ def _resolve(source: DataSource) -> _Files:
         books = ratings.parent / "books.csv"
         if not books.is_file():
             raise DataError(f"{path}: has ratings.csv but no books.csv beside it (expected goodbooks-10k)")
+        to_read = ratings.parent / TO_READ_FILE
+        if to_read.is_file():
+            return _Files(str(ratings), str(books), None, (ratings, books, to_read), str(to_read))
         return _Files(str(ratings), str(books), None, (ratings, books))
     return _zip_files(path)
 
@@ -177,13 +183,19 @@ def _zip_files(path: Path) -> _Files:
     books = ratings[: -len("ratings.csv")] + "books.csv"
     if books not in names:
         raise DataError(f"{path}: the zip has {ratings} but no {books} beside it")
-    return _Files(ratings, books, path, (path,))
+    to_read = ratings[: -len("ratings.csv")] + TO_READ_FILE
+    return _Files(ratings, books, path, (path,), to_read if to_read in names else None)
 
 
 def _is_synthetic(files: _Files) -> bool:
     """Whether a folder was written by ``bookrec synth`` (its README.txt starts with the marker)."""
-    if files.archive is not None:
-        return False
+    if files.archive is not None:  # a zipped synth folder: its README.txt lies beside ratings.csv inside
+        member = files.ratings[: -len("ratings.csv")] + SYNTHETIC_README
+        try:
+            with zipfile.ZipFile(files.archive) as archive, archive.open(member) as handle:
+                return handle.read(200).decode("utf-8", "replace").startswith(SYNTHETIC_MARKER)
+        except (KeyError, zipfile.BadZipFile, OSError, EOFError, zlib.error):
+            return False
     readme = Path(files.ratings).parent / SYNTHETIC_README
     try:
         with open(readme, encoding="utf-8", errors="replace") as handle:

@@ -80,15 +80,29 @@ class AlsHead:
         book_factors: Book factors, (n_books, d).
         regularization: The fit's L2 strength (folding in uses the same).
         alpha: The confidence scale (see ``confidence``).
+        wanted: Each known reader's "wants to read" books as compressed rows (indptr over readers, book
+            positions), or None: the fit learned from them, and lists leave them out like books read.
     """
 
     kind = "als"
 
     def __init__(
-        self, user_factors: np.ndarray, book_factors: np.ndarray, regularization: float, alpha: float
+        self,
+        user_factors: np.ndarray,
+        book_factors: np.ndarray,
+        regularization: float,
+        alpha: float,
+        wanted: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         if user_factors.ndim != 2 or book_factors.ndim != 2 or user_factors.shape[1] != book_factors.shape[1]:
             raise ValueError("reader and book factors must be tables of one width")
+        if wanted is not None:
+            indptr, books = wanted
+            if indptr.shape != (user_factors.shape[0] + 1,) or int(indptr[-1]) != books.shape[0]:
+                raise ValueError("the wanted books' rows do not match the readers")
+            if books.size and (int(books.min()) < 0 or int(books.max()) >= book_factors.shape[0]):
+                raise ValueError("a wanted book lies outside the books")
+        self.wanted = wanted
         self.user_factors = user_factors
         self.book_factors = book_factors
         self.regularization = float(regularization)
@@ -106,6 +120,13 @@ class AlsHead:
     def n_books(self) -> int:
         """Books the model knows."""
         return int(self.book_factors.shape[0])
+
+    def wanted_by(self, user: int) -> np.ndarray:
+        """The book positions a known reader wants to read (empty without to_read.csv)."""
+        if self.wanted is None:
+            return np.zeros(0, dtype=np.int32)
+        indptr, books = self.wanted
+        return books[indptr[user] : indptr[user + 1]]
 
     def reader_params(self, user_idx: np.ndarray) -> np.ndarray:
         """Known readers' factors, (m, d)."""
@@ -141,11 +162,15 @@ class AlsHead:
         return self._threads.limit(limits=1, user_api="blas")
 
     def to_tensors(self) -> dict[str, np.ndarray]:
-        """rank_user_factors and rank_book_factors (float32)."""
-        return {
+        """rank_user_factors and rank_book_factors (float32), and the wanted books' rows where there are."""
+        tensors = {
             "rank_user_factors": self.user_factors.astype(np.float32),
             "rank_book_factors": self.book_factors.astype(np.float32),
         }
+        if self.wanted is not None:
+            tensors["rank_wanted_indptr"] = self.wanted[0].astype(np.int64)
+            tensors["rank_wanted_book_idx"] = self.wanted[1].astype(np.int32)
+        return tensors
 
     def settings(self) -> dict[str, Any]:
         """What the manifest records to rebuild the head (beside its tensors)."""
@@ -159,11 +184,15 @@ class AlsHead:
     @classmethod
     def from_tensors(cls, tensors: Mapping[str, np.ndarray], settings: Mapping[str, Any]) -> Self:
         """The head over a model folder's arrays and the manifest's settings."""
+        wanted = None
+        if "rank_wanted_indptr" in tensors or "rank_wanted_book_idx" in tensors:
+            wanted = (tensors["rank_wanted_indptr"], tensors["rank_wanted_book_idx"])
         return cls(
             tensors["rank_user_factors"],
             tensors["rank_book_factors"],
             float(settings["regularization"]),
             float(settings["alpha"]),
+            wanted,
         )
 
 
@@ -175,27 +204,37 @@ def fit(
     alpha: float,
     iterations: int,
     seed: int,
+    to_read: float = 0.0,
     on_iteration: Callable[[int, int], None] | None = None,
 ) -> AlsHead:
     """Fit the ranking model on every read of ``dataset`` (implicit's ALS, imported here only).
 
     Args:
-        dataset: The ratings; each is a read weighted by ``confidence``.
+        dataset: The ratings; each is a read weighted by ``confidence``. Its "wants to read" pairs
+            (goodbooks' to_read.csv), where it has them, are reads to come, each with confidence ``to_read``.
         factors: Factors per reader and book.
         regularization: L2 strength.
         alpha: Confidence scale.
         iterations: ALS sweeps (readers, then books).
         seed: Seed of the initial factors.
+        to_read: Confidence of a wanted book (0 leaves to_read.csv out).
         on_iteration: Called with (iterations done, iterations) after each sweep.
     """
     import scipy.sparse as sparse
     import threadpoolctl
     from implicit.cpu.als import AlternatingLeastSquares
 
+    users, books = dataset.user_idx, dataset.book_idx
     weights = confidence(dataset.rating, dataset.rating_scale, alpha)
-    reads = sparse.csr_matrix(
-        (weights, (dataset.user_idx, dataset.book_idx)), shape=(dataset.n_users, dataset.n_books)
-    )
+    wanted = None
+    if to_read > 0 and dataset.want_user_idx.size:
+        users = np.concatenate([users, dataset.want_user_idx])
+        books = np.concatenate([books, dataset.want_book_idx])
+        weights = np.concatenate([weights, np.full(dataset.want_user_idx.size, to_read, np.float32)])
+        order = np.argsort(dataset.want_user_idx, kind="stable")
+        counts = np.bincount(dataset.want_user_idx, minlength=dataset.n_users)
+        wanted = (np.concatenate(([0], np.cumsum(counts))).astype(np.int64), dataset.want_book_idx[order])
+    reads = sparse.csr_matrix((weights, (users, books)), shape=(dataset.n_users, dataset.n_books))
     reads.sum_duplicates()
 
     def report(iteration: int, _seconds: float, _loss: Any) -> None:
@@ -213,7 +252,9 @@ def fit(
             random_state=seed % 2**32,
         )
         model.fit(reads, show_progress=False, callback=report)
-    return AlsHead(np.asarray(model.user_factors), np.asarray(model.item_factors), regularization, alpha)
+    return AlsHead(
+        np.asarray(model.user_factors), np.asarray(model.item_factors), regularization, alpha, wanted
+    )
 
 
 @dataclass(frozen=True)
@@ -224,7 +265,8 @@ class RankerKind:
         name: Its name in ``TrainConfig.ranker`` and the manifest.
         summary: One line for ``--help``.
         head: The serving head class.
-        fit: ``fit(dataset, factors=, regularization=, alpha=, iterations=, seed=, on_iteration=) -> head``.
+        fit: ``fit(dataset, factors=, regularization=, alpha=, iterations=, seed=, to_read=, on_iteration=)
+            -> head``.
     """
 
     name: str
