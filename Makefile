@@ -1,7 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    create .venv, install bookrec, get goodbooks-10k, train the default model, open the app
 #   make test   create .venv, install bookrec with its test extras, lint, run the whole test suite
-# `make run DATA=PATH` uses a local copy of goodbooks-10k (the release zip or its folder) and no network.
+# `make run DATA=PATH` installs a local copy of goodbooks-10k (the release zip or its folder): no network.
+#   make shell  a shell where `bookrec` is on PATH
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,11 +11,12 @@ BIN := $(VENV)/bin
 # (e.g. TORCH_SPEC='torch>=2.2') to let pip choose a build for your own hardware.
 TORCH_SPEC ?= torch==2.13.0
 DATA ?=
+# The SHA-256 a DATA zip must have: the release's by default; set it for another zip (e.g. `bookrec synth`'s).
+DATA_SHA256 ?=
 MODEL_DIR ?= models/default
 PORT ?= 8501
-DATA_ARG := $(if $(DATA),--data $(DATA),)
 
-.PHONY: run test lint format clean browser screenshots
+.PHONY: run shell test fuzz lint format clean browser screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,24 +25,38 @@ $(BIN)/python:
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/pip install --quiet -e ".[test,app,plot]"
+	$(BIN)/python -m bookrec.warmup
 	touch $@
 
 $(VENV)/.installed-app: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/pip install --quiet -e ".[app,plot]"
+	$(BIN)/python -m bookrec.warmup
 	touch $@
 
+# DATA is installed into the cache as a download would be (`bookrec download --from`), so every later command
+# finds it without --data. Paths are quoted: DATA="my data/gb.zip" works.
 run: $(VENV)/.installed-app
-	$(if $(DATA),,$(BIN)/bookrec download)
-	$(BIN)/bookrec info $(DATA_ARG)
-	$(BIN)/bookrec train $(DATA_ARG) --out $(MODEL_DIR)
-	$(BIN)/bookrec similar $(MODEL_DIR) "The Da Vinci Code" -k 10
-	$(BIN)/bookrec app $(MODEL_DIR) --port $(PORT)
+	$(BIN)/bookrec download $(if $(DATA),--from "$(DATA)" $(if $(DATA_SHA256),--sha256 "$(DATA_SHA256)",))
+	$(BIN)/bookrec info
+	$(BIN)/bookrec train --out "$(MODEL_DIR)"
+	$(BIN)/bookrec similar "$(MODEL_DIR)" "The Da Vinci Code" -k 10
+	@echo "bookrec is installed in $(VENV): run $(BIN)/bookrec, or 'source $(BIN)/activate' to type bookrec"
+	$(BIN)/bookrec app "$(MODEL_DIR)" --port $(PORT)
+
+# A shell with the virtual environment active, where `bookrec` is on PATH (exit to leave it).
+shell: $(VENV)/.installed-app
+	@echo "bookrec is on PATH in this shell; exit to leave it"
+	@VIRTUAL_ENV="$(abspath $(VENV))" PATH="$(abspath $(BIN)):$$PATH" $${SHELL:-/bin/sh} -i
 
 test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check src tests benchmarks docs/make_walkthrough.py docs/import_graph.py
 	$(BIN)/ruff format --check src tests benchmarks docs/make_walkthrough.py docs/import_graph.py
 	BOOKREC_SCREENSHOTS=$(VENV)/screenshots $(BIN)/python -m pytest -q
+
+# The generated-input tests of tests/test_fuzz.py with ten times CI's examples (400 each), new ones each run.
+fuzz: $(VENV)/.installed-test
+	BOOKREC_FUZZ_EXAMPLES=400 $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 # The README's screenshots of the app, made by the browser test against a planted-structure model.
 screenshots: $(VENV)/.installed-test browser

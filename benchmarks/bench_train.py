@@ -12,7 +12,14 @@ Not a test. On SYNTHETIC goodbooks-shaped ratings of the real release's size (53
   AdamW + OneCycleLR as fastai's ``fit_one_cycle``), timed over a few thousand batches and extrapolated;
 - one epoch of the nn model at its defaults.
 
+With ``--first-run`` it measures only what a user meets after install, each run on its own empty numba cache
+(``NUMBA_CACHE_DIR``): the first ``train`` with no warm-up (numba compiles the kernels in epoch 1), the
+install's warm-up (``python -m bookrec.warmup``), the first ``train`` after it, and a later ``train`` on
+the same cache; each train counts the numba compilations it caused (0 after the warm-up). Target: the first
+run after the warm-up within 20% of a later run.
+
     .venv/bin/python benchmarks/bench_train.py [--runs 3] [--data DIR] [--no-surprise] [--no-nn]
+    .venv/bin/python benchmarks/bench_train.py --first-run [--runs 3] [--data DIR]
 
 Targets on a 2-core machine: default model <= 20 s (aim 10 s) and <= 2 GB, faster than Surprise's SVD at
 equal or better RMSE; its epoch <= 1/1000 of the blog's; an nn epoch <= 30 s.
@@ -40,24 +47,43 @@ from bookrec.data import load_dataset, random_split
 
 _TRAIN = """
 import json, resource, sys, time
+from numba.core import event
 from bookrec.data import load_dataset
 data = load_dataset(sys.argv[1])
 start = time.perf_counter()
-from bookrec.train import TrainConfig, train
-config = TrainConfig.from_dict(json.loads(sys.argv[3]))
-result = train(data, config, progress=False)
+compiles = event.RecordingListener()  # a load from numba's cache sends no compile event
+with event.install_listener("numba:compile", compiles):
+    from bookrec.train import TrainConfig, train
+    config = TrainConfig.from_dict(json.loads(sys.argv[3]))
+    result = train(data, config, progress=False)
 trained = time.perf_counter() - start
 result.save(sys.argv[2])
 total = time.perf_counter() - start
 print(json.dumps({"seconds": total, "train_seconds": trained, "valid_rmse": result.metrics["valid_rmse"],
                   "epoch_seconds": [row.seconds for row in result.history],
+                  "compiled": sum(e.is_end for _, e in compiles.buffer),
+                  "cpu_seconds": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def train_in_fresh_process(data: Path, home: Path, config: dict[str, object]) -> dict[str, object]:
-    """Load (from the cache in ``home``), train and save in a new interpreter; its figures as a dict."""
+def _env(home: Path, numba_cache: Path | None) -> dict[str, str]:
+    """A bare environment for a fresh interpreter: the data cache, and numba's cache when one is named."""
     env = {"BOOKREC_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    if numba_cache is not None:
+        env["NUMBA_CACHE_DIR"] = str(numba_cache)
+    return env
+
+
+def train_in_fresh_process(
+    data: Path, home: Path, config: dict[str, object], numba_cache: Path | None = None
+) -> dict[str, object]:
+    """Load (from the cache in ``home``), train and save in a new interpreter; its figures as a dict.
+
+    ``numba_cache``: numba's cache folder for that interpreter (default: numba's own choice, beside the
+    sources in a checkout).
+    """
+    env = _env(home, numba_cache)
     with tempfile.TemporaryDirectory() as out:
         done = subprocess.run(
             [sys.executable, "-c", _TRAIN, str(data), str(Path(out) / "model"), json.dumps(config)],
@@ -69,6 +95,71 @@ def train_in_fresh_process(data: Path, home: Path, config: dict[str, object]) ->
     if done.returncode != 0:
         raise SystemExit(f"training failed:\n{done.stderr}")
     return json.loads(done.stdout)
+
+
+def warm_up_in_fresh_process(home: Path, numba_cache: Path) -> float:
+    """Seconds of ``python -m bookrec.warmup`` (the install step) in a new interpreter, imports included."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "bookrec.warmup"],
+        env=_env(home, numba_cache),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the warm-up failed:\n{done.stderr}")
+    return time.perf_counter() - start
+
+
+def first_run_vs_warm(data: Path, home: Path, runs: int) -> None:
+    """The first ``train`` on an empty numba cache, with and without the install's warm-up, and a later one.
+
+    Each run gets two empty caches: one for a first train with no warm-up, one for the warm-up followed by
+    two trains (the first after install, then a later one). Prints the medians over ``runs``.
+    """
+    rows: dict[str, list[float]] = {"cold": [], "warmup": [], "first": [], "later": []}
+    compiled: dict[str, list[int]] = {"cold": [], "first": [], "later": []}
+    epoch1: dict[str, list[float]] = {"cold": [], "first": [], "later": []}
+    cpu: dict[str, list[float]] = {"cold": [], "first": [], "later": []}
+    with tempfile.TemporaryDirectory() as caches:
+        for run in range(runs):
+            cold = train_in_fresh_process(data, home, {}, Path(caches) / f"cold-{run}")
+            warmed = Path(caches) / f"warmed-{run}"
+            rows["warmup"].append(warm_up_in_fresh_process(home, warmed))
+            first = train_in_fresh_process(data, home, {}, warmed)
+            later = train_in_fresh_process(data, home, {}, warmed)
+            for name, result in (("cold", cold), ("first", first), ("later", later)):
+                rows[name].append(float(result["seconds"]))
+                compiled[name].append(int(result["compiled"]))
+                epoch1[name].append(float(result["epoch_seconds"][0]))
+                cpu[name].append(float(result["cpu_seconds"]))
+            print(
+                f"run {run + 1}: no warm-up {rows['cold'][-1]:.1f} s, warm-up {rows['warmup'][-1]:.1f} s, "
+                f"first after it {rows['first'][-1]:.1f} s, later {rows['later'][-1]:.1f} s",
+                flush=True,
+            )
+    median = {name: statistics.median(values) for name, values in rows.items()}
+    ratio = median["first"] / median["later"]
+    print()
+    header = f"{'median':>8}  {'epoch 1':>7}  {'CPU':>7}  numba compilations"
+    print(f"{'default train, loaded data -> saved model':<52} {header}")
+    table = [
+        ("first run on an empty cache, no warm-up", "cold"),
+        ("the install's warm-up (python -m bookrec.warmup)", "warmup"),
+        ("first run after the warm-up", "first"),
+        ("a later run", "later"),
+    ]
+    for what, name in table:
+        first_epoch = f"{statistics.median(epoch1[name]):>5.2f} s" if name in epoch1 else ""
+        cpu_time = f"{statistics.median(cpu[name]):>5.1f} s" if name in cpu else ""
+        count = f"{compiled[name]}" if name in compiled else ""
+        print(f"{what:<52} {median[name]:>6.2f} s  {first_epoch:>7}  {cpu_time:>7}  {count}")
+    print(f"\nfirst run after the warm-up / later run: {ratio:.2f} (target <= 1.20: {_mark(ratio <= 1.2)})")
+    print(
+        f"{runs} runs, each train in a fresh process (CPU: the process's user + system time, load included);"
+    )
+    print("the machine is shared: wall times are noisy.")
 
 
 def _inner_ids(to_inner: Callable[[int], int], n: int) -> np.ndarray:
@@ -176,12 +267,22 @@ def main() -> None:
     parser.add_argument("--no-surprise", action="store_true", help="Skip Surprise's SVD.")
     parser.add_argument("--no-nn", action="store_true", help="Skip the nn epoch.")
     parser.add_argument("--blog-batches", type=int, default=3000)
+    parser.add_argument(
+        "--first-run",
+        action="store_true",
+        help="Only the first train after install, with and without warm-up.",
+    )
     args = parser.parse_args()
     data = full_size_data(args.data)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         os.environ["BOOKREC_HOME"] = str(home)  # this script's own loads use (and fill) the same cache
         dataset = load_dataset(data)  # fills the columnar cache the fresh processes read
+        if args.first_run:
+            print(f"{dataset.n_ratings:,} ratings ({data}); default train settings", flush=True)
+            del dataset
+            first_run_vs_warm(data, home, args.runs)
+            return
         print(
             f"SYNTHETIC goodbooks-shaped data: {dataset.n_ratings:,} ratings, {dataset.n_users:,} readers, "
             f"{dataset.n_books:,} books; 80/20 split, seed 42",

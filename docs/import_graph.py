@@ -49,6 +49,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "bookrec.train",
             "bookrec.lr_find",
             "bookrec.tune",
+            "bookrec.warmup",
         ),
     ),
     (

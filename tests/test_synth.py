@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,8 @@ from typer.testing import CliRunner
 
 from bookrec.cli import app
 from bookrec.data import load_dataset, synth
-from bookrec.data.synth import STAR_SHARES, generate_goodbooks, plant_model, synthesize
+from bookrec.data._synthetic import GENRE_SHELVES
+from bookrec.data.synth import POINT_SHARES, STAR_SHARES, generate_goodbooks, plant_model, synthesize
 from bookrec.errors import ConfigError, DataError
 from conftest import BOOKS_SAMPLE
 
@@ -229,6 +231,10 @@ def test_progress_reports_each_stage_and_draws_nothing(capsys: pytest.CaptureFix
         ({"n_users": 10, "n_books": 5, "n_ratings": 51}, ConfigError, "50 distinct pairs"),
         ({"n_users": 10, "n_books": 1, "n_ratings": 20}, ConfigError, "at least 2"),
         ({"n_users": 10, "n_books": 10, "n_ratings": 40, "seed": -1}, ConfigError, "seed"),
+        ({"n_users": 10, "n_books": 10, "n_ratings": 40, "rating_max": 7}, ConfigError, "1-5 or 1-10"),
+        ({"n_users": 10, "n_books": 10, "n_ratings": 40, "reader_tail": 1.5}, ConfigError, "reader tail"),
+        ({"n_users": 10, "n_books": 10, "n_ratings": 40, "taste_strength": -0.1}, ConfigError, "taste"),
+        ({"n_users": 10, "n_books": 10, "n_ratings": 40, "taste_strength": np.nan}, ConfigError, "taste"),
         ({"n_users": 10, "n_books": 400, "n_ratings": 400, "books_csv": BOOKS_SAMPLE}, ConfigError, "332"),
         (
             {"n_users": 10, "n_books": 10, "n_ratings": 40, "books_csv": Path("nowhere.csv")},
@@ -281,6 +287,9 @@ def test_cli_help_says_the_ratings_are_synthetic() -> None:
         ["--users", "10", "--books", "5", "--ratings", "51"],
         ["--users", "10", "--books", "400", "--ratings", "400", "--books-csv", str(BOOKS_SAMPLE)],
         ["--users", "10", "--books", "10", "--ratings", "40", "--books-csv", "no/such/books.csv"],
+        ["--users", "10", "--books", "10", "--ratings", "40", "--scale", "0-100"],
+        ["--users", "10", "--books", "10", "--ratings", "40", "--reader-tail", "2"],
+        ["--users", "10", "--books", "10", "--ratings", "40", "--taste-strength", "1.5"],
     ],
 )
 def test_cli_bad_arguments_are_one_line(tmp_path: Path, extra: list[str]) -> None:
@@ -289,3 +298,143 @@ def test_cli_bad_arguments_are_one_line(tmp_path: Path, extra: list[str]) -> Non
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert "Traceback" not in result.output
     assert not (tmp_path / "x").exists()
+
+
+# --- the knobs for data like a sparse book site, and shelves that follow the planted taste ------------------
+
+# SHA-256 of files written before the knobs existed (bookrec at commit 3c02263): the defaults must keep them.
+BEFORE_THE_KNOBS = {
+    "placeholder": {
+        "ratings.csv": "5d512006de6c67ad0a1ae12d4315aed5a2024d7fd82c78520bcdf4d663701471",
+        "books.csv": "20c494e27ddbf26e44ba3eebc836be390257d0bcf56318680574a60749c8ca75",
+        "to_read.csv": "4e6a7fe6da83e7d8927f5884ce25e6e715886faf781d7e44b2eeaeb9eeb7501e",
+    },
+    "real": {
+        "ratings.csv": "f189908b17c592921e27af736cfcbc4234d6675772dca565e1eec24e7dd14585",
+        "books.csv": "79d26e11fa0c8b83ec07aa9b79cc81361fe2f6e761185c13e65d5ce1f3136f43",
+        "to_read.csv": "51267737105ef0ac2c537efda1bdb65f2142f0ec728fd508e2f9f566fc11de67",
+    },
+}
+
+
+def test_default_knobs_leave_the_files_as_they_were(tmp_path: Path) -> None:
+    generate_goodbooks(tmp_path / "placeholder", n_users=60, n_books=40, n_ratings=900, seed=0)
+    generate_goodbooks(
+        tmp_path / "real",
+        n_users=50,
+        n_books=120,
+        n_ratings=2_000,
+        books_csv=BOOKS_SAMPLE,
+        seed=4,
+        rating_max=5,
+        reader_tail=0.0,
+        taste_strength=1.0,
+    )
+    for name, expected in BEFORE_THE_KNOBS.items():
+        digests = _digests(tmp_path / name)
+        assert {file: digests[file] for file in expected} == expected, name
+    readme = (tmp_path / "real" / "README.txt").read_text(encoding="utf-8")
+    assert "Rating scale: 1-5" in readme and "Reader tail: 0 " in readme and "Taste strength: 1 " in readme
+
+
+def test_ten_point_scale_stays_within_1_to_10_in_book_crossing_shares(tmp_path: Path) -> None:
+    report = generate_goodbooks(tmp_path / "ten", n_users=400, n_books=200, n_ratings=20_000, rating_max=10)
+    ratings = pd.read_csv(tmp_path / "ten" / "ratings.csv")
+    assert ratings["rating"].between(1, 10).all() and sorted(ratings["rating"].unique()) == list(range(1, 11))
+    shares = np.bincount(ratings["rating"], minlength=11)[1:] / len(ratings)
+    assert np.allclose(shares, POINT_SHARES, atol=0.005) and len(report.star_shares) == 10
+    books = pd.read_csv(tmp_path / "ten" / "books.csv")  # Goodreads' 1-5 columns: points counted in pairs
+    stars = books[[f"ratings_{s}" for s in range(1, 6)]].to_numpy()
+    assert np.array_equal(stars.sum(axis=1), books["work_ratings_count"].to_numpy())
+    assert books["average_rating"].between(1, 5).all()
+    data = load_dataset(tmp_path / "ten")  # the README records the scale; goodbooks' 1-5 would refuse 10s
+    assert data.rating_scale == (1.0, 10.0) and data.synthetic
+    archive = tmp_path / "ten.zip"
+    with zipfile.ZipFile(archive, "w") as writer:
+        for path in sorted((tmp_path / "ten").iterdir()):
+            writer.write(path, f"ten/{path.name}")
+    assert load_dataset(archive).rating_scale == (1.0, 10.0)
+
+
+def test_a_heavier_reader_tail_lowers_the_median_reader(real: synth.SynthData) -> None:
+    medians = []
+    for tail in (0.0, 0.5, 1.0):
+        data = (
+            real
+            if tail == 0
+            else synthesize(1500, 300, 60_000, books_csv=BOOKS_SAMPLE, seed=3, reader_tail=tail)
+        )
+        per_reader = data.ratings.groupby("user_id").size()
+        assert len(data.ratings) == 60_000 and per_reader.min() >= 2 and len(per_reader) == 1500
+        assert data.ratings["book_id"].nunique() == 300  # still every book rated
+        medians.append(per_reader.median())
+    assert medians[0] > 1.5 * medians[1] > 1.5 * 1.5 * medians[2], medians
+    assert medians[2] <= 10  # most readers rate a handful (40 a reader on average)
+
+
+def _taste_r2(data: synth.SynthData) -> float:
+    """Share of the ratings' variance explained by the planted taste term (reader taste · book vector)."""
+    r, model = data.ratings, data.model
+    users, books = r["user_id"].to_numpy(), r["book_id"].to_numpy()
+    taste = model.score(users, books) - model.user_bias[users - 1] - model.book_bias[books - 1]
+    if taste.std() == 0:
+        return 0.0
+    return float(np.corrcoef(taste, r["rating"].to_numpy(np.float64))[0, 1] ** 2)
+
+
+def test_a_weaker_taste_explains_less_of_the_ratings(real: synth.SynthData) -> None:
+    weaker = [
+        synthesize(1500, 300, 60_000, books_csv=BOOKS_SAMPLE, seed=3, taste_strength=s) for s in (0.5, 0.0)
+    ]
+    r2 = [_taste_r2(real), _taste_r2(weaker[0])]
+    assert r2[0] > 0.3 and r2[1] < 0.6 * r2[0], r2
+    assert not weaker[1].model.user_factors.any() and _taste_r2(weaker[1]) == 0.0
+    for name in ("user_bias", "book_bias", "popularity"):  # the same draws: only the taste is scaled
+        assert np.array_equal(getattr(weaker[0].model, name), getattr(real.model, name)), name
+    model = plant_model(1500, 300, books_csv=BOOKS_SAMPLE, seed=3, taste_strength=0.5)
+    assert np.array_equal(model.book_factors, weaker[0].model.book_factors)
+
+
+def test_genre_shelves_follow_the_planted_taste(real: synth.SynthData) -> None:
+    shelves = real.book_tags.merge(real.tags, on="tag_id")
+    genres = shelves[shelves["tag_name"].isin(GENRE_SHELVES)]
+    top = genres.sort_values("count", ascending=False).drop_duplicates("goodreads_book_id")
+    goodreads = pd.to_numeric(real.books["goodreads_book_id"])
+    top_genre = goodreads.map(top.set_index("goodreads_book_id")["tag_name"]).to_numpy()
+    assert not pd.isna(top_genre).any()  # every book has a genre shelf
+    cluster = real.book_cluster
+    same = cluster[:, None] == cluster[None, :]
+    shared = top_genre[:, None] == top_genre[None, :]
+    off = ~np.eye(len(cluster), dtype=bool)
+    chance = shared[off].mean()
+    assert shared[same & off].mean() > 0.95 and shared[~same].mean() < 0.05
+    assert shared[same & off].mean() > 3 * chance
+    # A genre names one taste: a filter on it returns the books of one planted cluster.
+    for genre in np.unique(top_genre):
+        assert len(set(cluster[top_genre == genre])) == 1, genre
+    assert genres.groupby("goodreads_book_id").size().max() >= 2  # books sit on more than one genre shelf
+
+
+def test_cli_knobs_reach_the_data_and_its_readme(tmp_path: Path) -> None:
+    out = tmp_path / "sparse"
+    args = [
+        "synth",
+        "--out",
+        str(out),
+        "--users",
+        "200",
+        "--books",
+        "80",
+        "--ratings",
+        "4000",
+        "--no-progress",
+    ]
+    result = runner.invoke(app, [*args, "--scale", "1-10", "--reader-tail", "1", "--taste-strength", "0.3"])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out / "ratings.csv")["rating"].max() == 10
+    readme = (out / "README.txt").read_text(encoding="utf-8")
+    assert "Rating scale: 1-10" in readme and "Reader tail: 1 " in readme and "Taste strength: 0.3 " in readme
+    assert "shelves are SYNTHETIC" in readme
+    help_text = runner.invoke(app, ["synth", "--help"]).stdout
+    for option in ("--scale", "--reader-tail", "--taste-strength"):
+        assert option in help_text

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bookrec.cli import app
+from bookrec.cli._options import HelpCommand
 from bookrec.data._synthetic import N_BOOKS, N_RATINGS, N_USERS
+from bookrec.errors import ConfigError
 
 if TYPE_CHECKING:
     from bookrec.data.synth import SynthProgress
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def synth(
     out: Annotated[
         Path,
@@ -51,6 +53,37 @@ def synth(
     seed: Annotated[
         int, typer.Option("--seed", metavar="S", help="Seed; the same options and seed give the same files.")
     ] = 0,
+    scale: Annotated[
+        str,
+        typer.Option(
+            "--scale",
+            metavar="1-5|1-10",
+            help="Rating scale. 1-5: stars in goodbooks' shares (2/6/23/36/33%). 1-10: points in "
+            "Book-Crossing's shares (few below 5, a spike at 5, most at 7-10); the folder's README.txt "
+            "records it, so `--data DIR` reads the folder on its own scale.",
+        ),
+    ] = "1-5",
+    reader_tail: Annotated[
+        float,
+        typer.Option(
+            "--reader-tail",
+            metavar="T",
+            help="0..1: how many readers rate only a few books. 0: goodbooks' even spread (every reader "
+            "between 2 and about twice the mean). 1: a long tail, as on an open book site: at the default "
+            "sizes the median reader rates 4 books and the busiest thousands (0.5: median 25). The total "
+            "stays --ratings.",
+        ),
+    ] = 0.0,
+    taste_strength: Annotated[
+        float,
+        typer.Option(
+            "--taste-strength",
+            metavar="S",
+            help="0..1: how much the ratings follow readers' planted taste. 1: goodbooks-like, a factor "
+            "model clearly beats biases alone. Lower: ratings and the choice of books carry less taste and "
+            "more bias and noise, so every model has less to learn. 0: no taste at all.",
+        ),
+    ] = 1.0,
     progress: Annotated[
         bool | None,
         typer.Option(
@@ -67,16 +100,27 @@ def synth(
     author, series, era or language lie close, so a factor model beats biases alone and similar-book lists
     look sensible. Without --books-csv the books are placeholders ("Synthetic Book 17").
 
+    Shelves (tags.csv, book_tags.csv) are synthetic too: every planted taste cluster gets a genre shelf
+    (fantasy, romance, non-fiction, ...) that is its books' strongest genre, so a genre filter picks the
+    books of one taste.
+
+    Three knobs make data like a sparse book site instead (defaults: goodbooks-like, and the same files
+    as before these knobs existed): --scale 1-10 for points, --reader-tail for many light readers,
+    --taste-strength for a weaker signal.
+
     Examples:
 
       bookrec synth --out data/synth --books-csv ../shared/data/goodbooks/books.csv
 
       bookrec synth --out /tmp/small --users 1000 --books 500 --ratings 50000 --seed 1
 
+      bookrec synth --out /tmp/sparse --scale 1-10 --reader-tail 1 --taste-strength 0.5
+
     Then use it like the real data: bookrec info --data data/synth
     """
     from bookrec.data.synth import generate_goodbooks  # numba: only when data is made
 
+    rating_max = _scale_top(scale)
     show = sys.stderr.isatty() if progress is None else progress
     with _progress_bar(show) as report_progress:
         report = generate_goodbooks(
@@ -86,6 +130,9 @@ def synth(
             n_ratings=ratings,
             books_csv=books_csv,
             seed=seed,
+            rating_max=rating_max,
+            reader_tail=reader_tail,
+            taste_strength=taste_strength,
             progress=report_progress,
         )
     kind = "real goodbooks books" if report.real_books else "placeholder books"
@@ -96,6 +143,14 @@ def synth(
     typer.echo(
         f"  plus {report.n_to_read:,} to-read pairs and {report.n_book_tags:,} book tags; see README.txt"
     )
+
+
+def _scale_top(scale: str) -> int:
+    """The top of a --scale value: "1-5" -> 5, "1-10" -> 10."""
+    tops = {"1-5": 5, "1-10": 10}
+    if scale.strip() not in tops:
+        raise ConfigError(f"--scale must be 1-5 or 1-10; got {scale!r}.")
+    return tops[scale.strip()]
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bookrec.data._synthetic import BOOK_COLUMNS, N_BOOKS
+from bookrec.data._synthetic import BOOK_COLUMNS, GENRE_SHELVES, N_BOOKS
 from bookrec.errors import ConfigError, DataError
 
 # Candidate draws in proportion to work_ratings_count (placeholder books: to (rank + 50)**-1, the fit of
@@ -126,8 +126,14 @@ def _placeholder_books(n_books: int, rng: np.random.Generator) -> pd.DataFrame:
 def _fill_placeholder_stats(
     books: pd.DataFrame, per_book: np.ndarray, rng: np.random.Generator
 ) -> pd.DataFrame:
-    """Rating columns of placeholder books, computed from their synthetic ratings."""
+    """Rating columns of placeholder books, computed from their synthetic ratings.
+
+    ``per_book`` counts each book's ratings 1..5 or 1..10. The columns are Goodreads' 1-5 stars, so 1-10
+    points count in pairs there (1-2 as 1 star, ..., 9-10 as 5), and average_rating is of those stars.
+    """
     books = books.copy()
+    if per_book.shape[1] == 10:
+        per_book = per_book[:, 0::2] + per_book[:, 1::2]
     count = per_book.sum(axis=1)
     mean = (per_book * np.arange(1, 6)).sum(axis=1) / np.maximum(count, 1)
     books["average_rating"] = [f"{m:.2f}" for m in mean]
@@ -187,10 +193,21 @@ def _era_label(year: float) -> str:
 # --- tags ---------------------------------------------------------------------------------------------------
 
 
+def _count(values: np.ndarray) -> np.ndarray:
+    """Shelf counts: whole numbers, at least 1 (a shelf holds the book at least once)."""
+    return np.maximum(1, np.round(values)).astype(np.int64)
+
+
 def _tags(
     books: pd.DataFrame, clusters: np.ndarray, n_rated: np.ndarray, rng: np.random.Generator
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Synthetic shelves: to-read, three common ones, the book's era and language, its taste cluster."""
+    """Synthetic shelves: to-read, three common ones, era, language, and genres that follow the taste cluster.
+
+    Each planted taste cluster gets its own genre (``GENRE_SHELVES``, in a random order per seed) and a
+    second genre drawn from the others, so clusters overlap as real genres do; a quarter of the books get a
+    stray third genre. A book's own genre always outcounts its other genre shelves, so a genre filter picks
+    the books of one planted taste. A ``taste-cluster-NN`` shelf names the cluster itself.
+    """
     n_books = len(books)
     year = pd.to_numeric(books["original_publication_year"], errors="coerce").to_numpy(dtype=np.float64)
     era = np.array([_era_label(y) for y in year], dtype=object)
@@ -200,13 +217,34 @@ def _tags(
     base = np.maximum(n_rated, 1).astype(np.float64) * rng.lognormal(0.0, 0.3, size=n_books)
     n_common = 3
     common_choice = np.argsort(rng.random((n_books, len(_SHELVES) - 1)), axis=1)[:, :n_common] + 1
-    names = [np.full(n_books, _SHELVES[0], dtype=object), era, language, cluster]
-    counts = [base * 20, base * 2, base * 1.5, base * 4]
+    genres = np.array(GENRE_SHELVES, dtype=object)
+    n_genres = genres.size  # at least as many as clusters (_plant makes at most 24)
+    own = rng.permutation(n_genres)  # cluster c's genre: genres[own[c]]
+    # A second genre per cluster, never its own: an offset of 1..n_genres-1 from it.
+    second = (own + rng.integers(1, n_genres, size=n_genres)) % n_genres
+    stray = rng.integers(n_genres, size=n_books)
+    stray_name = genres[stray].copy()
+    stray_name[(rng.random(n_books) >= 0.25) | (stray == own[clusters]) | (stray == second[clusters])] = ""
+    names = [
+        np.full(n_books, _SHELVES[0], dtype=object),
+        era,
+        language,
+        cluster,
+        genres[own[clusters]],
+        genres[second[clusters]],
+        stray_name,
+    ]
+    counts = [_count(base * 20), _count(base * 2), _count(base * 1.5), _count(base)]
+    own_count = _count(base * rng.uniform(2.5, 5.0, size=n_books))
+    second_count = _count(base * rng.uniform(0.5, 2.0, size=n_books))
+    stray_count = _count(base * rng.uniform(0.2, 1.5, size=n_books))
+    own_count = np.maximum(own_count, np.maximum(second_count, stray_count) + 1)  # no tie, even when tiny
+    counts += [own_count, second_count, stray_count]
     for j in range(n_common):
         names.append(np.array(_SHELVES, dtype=object)[common_choice[:, j]])
-        counts.append(base * rng.uniform(0.3, 3.0, size=n_books))
+        counts.append(_count(base * rng.uniform(0.3, 3.0, size=n_books)))
     name = np.concatenate(names)
-    count = np.maximum(1, np.round(np.concatenate(counts))).astype(np.int64)
+    count = np.concatenate(counts)
     book = np.tile(np.arange(n_books), len(names))
     keep = name != ""
     name, count, book = name[keep], count[keep], book[keep]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from bookrec.data._synth_books import _groups, _popularity
 from bookrec.data._synth_kernels import _draw_kernel
-from bookrec.data._synthetic import STAR_SHARES
+from bookrec.data._synthetic import RATING_SHARES
 
 _N_FACTORS = 32
 # Shares of a book vector's variance. A taste-cluster part (each author in one of up to 24 clusters) is
@@ -32,6 +32,11 @@ _BOOK_BIAS_SD = 0.35
 _TASTE_SD = 0.8
 _NOISE_SD = 0.65
 _SELECTION = 1.0  # Gumbel-top-k weight of taste (per taste SD) when a reader picks among candidate books
+# reader_tail = 1 raises readers' Beta(2, 2.2) activity weights to this power: the weights' density near 0
+# becomes ~ w^-0.8 (a power law: many light readers), while the busiest stay bounded. At the default sizes
+# the median reader then rates 4 books (tail 0: 111; 0.5: 25), 54% rate 5 or fewer, the busiest 3,620, and
+# none rates every book (a log-normal factor of like median put 134 readers at the cap of all 10,000 books).
+_TAIL_POWER = 10.0
 _TO_READ_PER_RATING = 0.153  # real: 912,705 to-read pairs for 5,976,479 ratings
 _TO_READ_READERS = 0.915  # real: 48,871 of 53,424 readers marked some book to read
 
@@ -41,7 +46,7 @@ class PlantedModel:
     """The model the synthetic ratings are drawn from; row ``i`` of each array is id ``i + 1``.
 
     ``score(u, b) = user_bias[u] + book_bias[b] + user_factors[u] · book_factors[b]``; a drawn rating adds
-    ``Normal(0, noise_sd²)`` noise to it and cuts the sum into 1-5 stars.
+    ``Normal(0, noise_sd²)`` noise to it and cuts the sum into 1-5 stars (or 1-10 points).
 
     Attributes:
         user_factors: Reader taste vectors, float32 of shape (n_users, n_factors).
@@ -85,10 +90,13 @@ class PlantedModel:
         return self.user_bias[u].astype(np.float64) + self.book_bias[b] + taste
 
 
-def _plant(books: pd.DataFrame, n_users: int, rng: np.random.Generator) -> tuple[PlantedModel, np.ndarray]:
+def _plant(
+    books: pd.DataFrame, n_users: int, rng: np.random.Generator, taste_strength: float = 1.0
+) -> tuple[PlantedModel, np.ndarray]:
     """Book vectors from shared metadata parts, reader tastes near a cluster, biases, popularity.
 
-    Returns the model and each book's taste cluster (for the tags).
+    ``taste_strength`` scales the taste term's SD (``_TASTE_SD`` at 1); the same draws, so only the scale
+    of the factors changes. Returns the model and each book's taste cluster (for the tags).
     """
     n_books = len(books)
     groups = _groups(books)
@@ -103,11 +111,12 @@ def _plant(books: pd.DataFrame, n_users: int, rng: np.random.Generator) -> tuple
     near = centers[rng.integers(n_clusters, size=n_users)]
     own = rng.normal(size=(n_users, _N_FACTORS))
     users = math.sqrt(_USER_CLUSTER_SHARE) * near + math.sqrt(1 - _USER_CLUSTER_SHARE) * own
-    # Scale both sides so that the taste term has _TASTE_SD over random pairs (measured on a subsample).
+    # Scale both sides so that the taste term has _TASTE_SD (times the strength) over random pairs (measured
+    # on a subsample). A weaker taste also weakens the readers' choice of books by taste (_SELECTION).
     sample_u = users[: min(n_users, 500)]
     sample_b = vectors[: min(n_books, 2000)]
     spread = float(np.std(sample_u @ sample_b.T))
-    scale = math.sqrt(_TASTE_SD / spread) if spread > 0 else 1.0
+    scale = math.sqrt(_TASTE_SD * taste_strength / spread) if spread > 0 else math.sqrt(taste_strength)
     average = pd.to_numeric(books["average_rating"], errors="coerce").to_numpy(dtype=np.float64)
     known = np.isfinite(average)
     quality = rng.normal(size=n_books)
@@ -150,14 +159,19 @@ def _allocate(total: int, weights: np.ndarray, caps: np.ndarray) -> np.ndarray:
 
 
 def _draw_pairs(
-    model: PlantedModel, n_ratings: int, rng: np.random.Generator
+    model: PlantedModel, n_ratings: int, rng: np.random.Generator, reader_tail: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Rated pairs (user_idx, book_idx, taste) grouped by reader, and to-read pairs."""
+    """Rated pairs (user_idx, book_idx, taste) grouped by reader, and to-read pairs.
+
+    ``reader_tail`` in [0, 1] reshapes readers' activity from goodbooks' even Beta spread (0) to a long
+    tail of light readers (1), by a power of the same draws.
+    """
     n_users, n_books = model.n_users, model.n_books
     # Readers' activity: a Beta-shaped spread from 2 to about twice the mean (real: a few to 200, mean 112).
-    rated = 2 + _allocate(
-        n_ratings - 2 * n_users, rng.beta(2.0, 2.2, size=n_users), np.full(n_users, n_books - 2)
-    )
+    activity = rng.beta(2.0, 2.2, size=n_users)
+    if reader_tail > 0:  # the same draws, reshaped: nothing else in the data moves but who rates how many
+        activity = activity ** (1.0 + (_TAIL_POWER - 1.0) * reader_tail)
+    rated = 2 + _allocate(n_ratings - 2 * n_users, activity, np.full(n_users, n_books - 2))
     # Every book is rated once by a reader drawn in proportion to activity: distinct slots of the rating
     # array, so no reader gets more such books than ratings.
     slots = rng.choice(n_ratings, size=n_books, replace=False)
@@ -200,13 +214,14 @@ def _stars(
     book_idx: np.ndarray,
     taste: np.ndarray,
     rng: np.random.Generator,
+    rating_max: int = 5,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each pair's score plus noise, cut into 1-5 stars at the quantiles that give ``STAR_SHARES``.
+    """Each pair's score plus noise, cut into 1..rating_max at the quantiles that give ``RATING_SHARES``.
 
-    Returns the stars (int8) and the four cut points.
+    Returns the ratings (int8) and the ``rating_max - 1`` cut points.
     """
     score = model.user_bias[user_idx].astype(np.float64) + model.book_bias[book_idx] + taste
     score += rng.normal(scale=model.noise_sd, size=score.size)
-    cuts = np.quantile(score, np.cumsum(STAR_SHARES)[:-1])
+    cuts = np.quantile(score, np.cumsum(RATING_SHARES[rating_max])[:-1])
     stars = (np.searchsorted(cuts, score, side="right") + 1).astype(np.int8)
     return stars, cuts

@@ -24,6 +24,19 @@ Which books a reader rates: each book is rated at least once; beyond that a read
 (the real ``work_ratings_count`` to the power 0.8 with real books, a Zipf-like curve fitted to it otherwise),
 and among the drawn candidates keeps those with the best taste match plus Gumbel noise, so readers rate
 books they like more often than chance (a selection bias, as in real ratings).
+
+Three knobs make data like a sparse book site instead; at their defaults the data is goodbooks-shaped and
+byte for byte what it was before they existed:
+
+- ``rating_max=10``: 1-10 points cut at the shares of Book-Crossing's explicit ratings (``POINT_SHARES``);
+- ``reader_tail`` (0..1): readers' activity weights are raised to a power (up to 10), so most readers rate
+  a few books and a few rate thousands (the median count per reader falls; the total stays);
+- ``taste_strength`` (0..1): scales the taste term, so ratings and the choice of books carry less taste
+  and more bias and noise (0: none at all).
+
+Shelves (``tags.csv``, ``book_tags.csv``) are synthetic too: besides to-read, common shelves, era and
+language, each taste cluster gets a genre (fantasy, romance, non-fiction, ...) and a second, shared one,
+and a book's strongest genre shelf is its cluster's genre; a ``taste-cluster-NN`` shelf names the cluster.
 """
 
 from __future__ import annotations
@@ -53,6 +66,8 @@ from bookrec.data._synthetic import (
     N_BOOKS,
     N_RATINGS,
     N_USERS,
+    POINT_SHARES,
+    RATING_SHARES,
     STAR_SHARES,
     SYNTHETIC_README,
 )
@@ -64,6 +79,7 @@ __all__ = [
     "N_BOOKS",
     "N_RATINGS",
     "N_USERS",
+    "POINT_SHARES",
     "STAR_SHARES",
     "PlantedModel",
     "SynthData",
@@ -91,15 +107,19 @@ class SynthData:
     """A synthetic goodbooks-shaped data set in memory: one DataFrame per file of the release.
 
     Attributes:
-        ratings: user_id, book_id, rating (int32, int32, int8), in a shuffled (time-like) order.
+        ratings: user_id, book_id, rating (int32, int32, int8; rating 1..rating_max), in a shuffled
+            (time-like) order.
         books: The 23 books.csv columns as strings, exactly as written; book_id is "1".."n_books".
         to_read: user_id, book_id (int32) pairs, none of them also rated.
         tags: tag_id (int32), tag_name (str), sorted by name as in the release.
         book_tags: goodreads_book_id, tag_id, count (int64), sorted by book and descending count.
         model: The planted model the ratings were drawn from.
-        cuts: The four score cut points between 1|2, 2|3, 3|4 and 4|5 stars.
+        cuts: The ``rating_max - 1`` score cut points between 1|2, 2|3, ... (four for 1-5 stars).
         seed: The seed everything was drawn from.
         real_books: Whether books.csv holds real goodbooks metadata (``books_csv`` was given).
+        rating_max: The top of the rating scale: 5 (stars) or 10 (points).
+        book_cluster: Each book's planted taste cluster (0, 1, ...; row ``i`` is book_id ``i + 1``), the one
+            its genre shelf follows.
     """
 
     ratings: pd.DataFrame
@@ -111,6 +131,8 @@ class SynthData:
     cuts: tuple[float, ...]
     seed: int
     real_books: bool
+    rating_max: int
+    book_cluster: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -127,7 +149,10 @@ class SynthReport:
         n_book_tags: Rows of book_tags.csv.
         seed: The seed the data set was drawn from.
         real_books: Whether books.csv holds real goodbooks metadata.
-        star_shares: Shares of 1..5 stars in ratings.csv.
+        star_shares: Shares of each rating 1..rating_max in ratings.csv.
+        rating_max: The top of the rating scale: 5 (stars) or 10 (points).
+        reader_tail: How long the tail of light readers is (0: goodbooks' spread).
+        taste_strength: How much of the planted taste the ratings carry (1: goodbooks-like).
     """
 
     out_dir: Path
@@ -140,10 +165,18 @@ class SynthReport:
     seed: int
     real_books: bool
     star_shares: tuple[float, ...]
+    rating_max: int = 5
+    reader_tail: float = 0.0
+    taste_strength: float = 1.0
 
 
 def plant_model(
-    n_users: int = N_USERS, n_books: int = N_BOOKS, *, books_csv: Path | None = None, seed: int = 0
+    n_users: int = N_USERS,
+    n_books: int = N_BOOKS,
+    *,
+    books_csv: Path | None = None,
+    seed: int = 0,
+    taste_strength: float = 1.0,
 ) -> PlantedModel:
     """The planted model that ``synthesize`` and ``generate_goodbooks`` draw from, without drawing ratings.
 
@@ -154,20 +187,22 @@ def plant_model(
         n_books: Number of books.
         books_csv: A goodbooks books.csv whose first ``n_books`` rows (by book_id) shape the book vectors.
         seed: Seed of every random draw (a non-negative integer).
+        taste_strength: Scale of the taste term, 0..1 (see ``synthesize``).
 
     Returns:
         The planted model.
 
     Raises:
-        ConfigError: A size or the seed is out of range.
+        ConfigError: A size, the seed or the taste strength is out of range.
         DataError: ``books_csv`` is missing or is not a goodbooks books.csv.
     """
     _check_counts(n_users, n_books, seed)
+    _check_knobs(5, 0.0, taste_strength)
     streams = _streams(seed)
     books = (
         _load_books(books_csv, n_books) if books_csv is not None else _placeholder_books(n_books, streams[0])
     )
-    return _plant(books, n_users, streams[1])[0]
+    return _plant(books, n_users, streams[1], taste_strength)[0]
 
 
 def synthesize(
@@ -177,6 +212,9 @@ def synthesize(
     *,
     books_csv: Path | None = None,
     seed: int = 0,
+    rating_max: int = 5,
+    reader_tail: float = 0.0,
+    taste_strength: float = 1.0,
     progress: SynthProgress | None = None,
 ) -> SynthData:
     """Draw a goodbooks-shaped data set with synthetic ratings, in memory.
@@ -188,33 +226,42 @@ def synthesize(
         books_csv: A goodbooks books.csv (real metadata); its first ``n_books`` rows by book_id become the
             books, renumbered 1..n_books. Without it, placeholder books are generated.
         seed: Seed of every random draw; the same arguments and seed give the same data.
+        rating_max: Top of the rating scale: 5 (1-5 stars in goodbooks' shares) or 10 (1-10 points in
+            Book-Crossing's shares).
+        reader_tail: 0..1; above 0, readers' activity gets a long tail: most rate a few books, a few rate
+            thousands (1: at the default sizes the median reader rates 4 books instead of 111).
+        taste_strength: 0..1, the scale of the taste term (reader taste · book vector) in the score and
+            in readers' choice of books; 0 leaves biases, popularity and noise only.
         progress: Called as each stage starts (see ``SynthProgress``); None reports nothing.
 
     Returns:
         The data set and the planted model it was drawn from.
 
     Raises:
-        ConfigError: A size or the seed is out of range.
+        ConfigError: A size, the seed or a knob is out of range.
         DataError: ``books_csv`` is missing or is not a goodbooks books.csv.
     """
     _check_sizes(n_users, n_books, n_ratings, seed)
+    _check_knobs(rating_max, reader_tail, taste_strength)
     report = progress if progress is not None else _no_progress
     streams = _streams(seed)
     report("books", 0, _STAGES)
     real = books_csv is not None
     books = _load_books(books_csv, n_books) if real else _placeholder_books(n_books, streams[0])
     report("model", 1, _STAGES)
-    model, clusters = _plant(books, n_users, streams[1])
+    model, clusters = _plant(books, n_users, streams[1], taste_strength)
     report("choosing books", 2, _STAGES)
-    user_idx, book_idx, taste, to_read_user, to_read_book = _draw_pairs(model, n_ratings, streams[2])
+    pairs = _draw_pairs(model, n_ratings, streams[2], reader_tail)
+    user_idx, book_idx, taste, to_read_user, to_read_book = pairs
+    del pairs
     report("stars", 3, _STAGES)
     rng = streams[3]  # the stars, the shuffles, the placeholder books' review counts and the tags, in order
-    stars, cuts = _stars(model, user_idx, book_idx, taste, rng)
+    stars, cuts = _stars(model, user_idx, book_idx, taste, rng, rating_max)
     del taste
     ratings, to_read = _shuffled_frames(user_idx, book_idx, stars, to_read_user, to_read_book, rng)
     report("books.csv", 4, _STAGES)
-    per_book = np.bincount(book_idx.astype(np.int64) * 5 + stars - 1, minlength=n_books * 5)
-    per_book = per_book.reshape(n_books, 5)
+    per_book = np.bincount(book_idx.astype(np.int64) * rating_max + stars - 1, minlength=n_books * rating_max)
+    per_book = per_book.reshape(n_books, rating_max)
     if not real:
         books = _fill_placeholder_stats(books, per_book, rng)
     report("tags", 5, _STAGES)
@@ -230,6 +277,8 @@ def synthesize(
         cuts=tuple(float(c) for c in cuts),
         seed=seed,
         real_books=real,
+        rating_max=rating_max,
+        book_cluster=clusters,
     )
 
 
@@ -272,6 +321,9 @@ def generate_goodbooks(
     n_ratings: int = N_RATINGS,
     books_csv: Path | None = None,
     seed: int = 0,
+    rating_max: int = 5,
+    reader_tail: float = 0.0,
+    taste_strength: float = 1.0,
     progress: SynthProgress | None = None,
 ) -> SynthReport:
     """Write a goodbooks-shaped folder whose ratings are SYNTHETIC, drawn from a planted model.
@@ -290,21 +342,36 @@ def generate_goodbooks(
         n_ratings: Exact number of ratings, from max(2 * n_users, n_books) to n_users * n_books.
         books_csv: A goodbooks books.csv (real titles and metadata) for the first ``n_books`` books.
         seed: Seed of every random draw; the same arguments and seed give byte-identical files.
+        rating_max: Top of the rating scale, 5 or 10 (see ``synthesize``); README.txt records it, and
+            loading the folder takes it from there.
+        reader_tail: 0..1, the tail of light readers (see ``synthesize``).
+        taste_strength: 0..1, the scale of the planted taste (see ``synthesize``).
         progress: Called as each stage of drawing starts (see ``SynthProgress``); None reports nothing.
 
     Returns:
         The sizes written.
 
     Raises:
-        ConfigError: A size or the seed is out of range, or ``out_dir`` holds other files.
+        ConfigError: A size, the seed or a knob is out of range, or ``out_dir`` holds other files.
         DataError: ``books_csv`` is missing or is not a goodbooks books.csv.
     """
     out_dir = Path(os.path.abspath(out_dir))  # a name to put the temporary folder beside, even for '.'
     _check_sizes(n_users, n_books, n_ratings, seed)
+    _check_knobs(rating_max, reader_tail, taste_strength)
     _check_out_dir(out_dir)
     if books_csv is not None:
         _read_books_csv(Path(books_csv), n_books)  # fail on a bad file before the long part
-    data = synthesize(n_users, n_books, n_ratings, books_csv=books_csv, seed=seed, progress=progress)
+    data = synthesize(
+        n_users,
+        n_books,
+        n_ratings,
+        books_csv=books_csv,
+        seed=seed,
+        rating_max=rating_max,
+        reader_tail=reader_tail,
+        taste_strength=taste_strength,
+        progress=progress,
+    )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.synth-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
@@ -325,8 +392,12 @@ def generate_goodbooks(
             seed=seed,
             real_books=data.real_books,
             star_shares=tuple(
-                float(s) for s in np.bincount(data.ratings["rating"], minlength=6)[1:] / n_ratings
+                float(s)
+                for s in np.bincount(data.ratings["rating"], minlength=rating_max + 1)[1:] / n_ratings
             ),
+            rating_max=rating_max,
+            reader_tail=reader_tail,
+            taste_strength=taste_strength,
         )
         books_name = Path(books_csv).name if books_csv is not None else None
         (tmp / SYNTHETIC_README).write_text(_readme(report, books_name), encoding="utf-8")
@@ -347,6 +418,17 @@ def _check_counts(n_users: int, n_books: int, seed: int) -> None:
         raise ConfigError(f"Books must be at least 2 (every reader rates 2 different books); got {n_books}.")
     if seed < 0:
         raise ConfigError(f"The seed must be a non-negative integer; got {seed}.")
+
+
+def _check_knobs(rating_max: int, reader_tail: float, taste_strength: float) -> None:
+    if rating_max not in RATING_SHARES:
+        raise ConfigError(f"The rating scale must be 1-5 or 1-10 (rating_max 5 or 10); got 1-{rating_max}.")
+    if not 0.0 <= reader_tail <= 1.0:
+        raise ConfigError(f"The reader tail must be from 0 (goodbooks' spread) to 1; got {reader_tail}.")
+    if not 0.0 <= taste_strength <= 1.0:
+        raise ConfigError(
+            f"The taste strength must be from 0 (no taste) to 1 (goodbooks'); got {taste_strength}."
+        )
 
 
 def _check_sizes(n_users: int, n_books: int, n_ratings: int, seed: int) -> None:
