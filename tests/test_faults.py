@@ -25,9 +25,10 @@ from typer.testing import CliRunner
 from bookrec import modelfile
 from bookrec.cli import app, app_cmd
 from bookrec.data import Dataset, load_dataset
-from bookrec.errors import ModelFileError
+from bookrec.errors import DownloadError, ModelFileError
 from bookrec.recommender import Recommender
 from conftest import planted_ratings, planted_recommender, sample_book_ids, sample_books, write_ratings
+from test_download import GOOD_ZIP, Site, _download, _sha, _tree, site  # noqa: F401 (site: a fixture)
 
 runner = CliRunner()
 
@@ -409,3 +410,163 @@ def test_string_ids_past_numpys_summary_length_hash_apart() -> None:
     second = Dataset.from_ratings(other, other, ratings)
     assert first.source_hash != second.source_hash
     assert Dataset.from_ratings(ids, ids, ratings).source_hash == first.source_hash
+
+
+# --- kills mid-write and stop signals to training -----------------------------------------------------------
+
+
+def _wait_for(condition, process: subprocess.Popen, what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert process.poll() is None, f"the subprocess ended before {what}: {process.stderr.read()}"
+        assert time.monotonic() < deadline, f"no {what} after {seconds} s"
+        time.sleep(0.02)
+
+
+_STALL_CACHE_WRITE = """
+import sys, time
+from bookrec.data import _cache, load_dataset
+from bookrec.data.sources import DataSource
+real = _cache.np.save
+def save_then_stall(*args, **kwargs):
+    real(*args, **kwargs)
+    time.sleep(120)  # killed here, with one array in the staging folder
+_cache.np.save = save_then_stall
+load_dataset(DataSource(ratings=sys.argv[1]))
+"""
+
+
+def test_a_kill_during_the_cache_write_is_cleaned_up_by_the_next_load(
+    ratings_csv: Path, bookrec_home: Path
+) -> None:
+    from bookrec.data._cache import _read_cache
+    from bookrec.data.sources import DataSource
+
+    cache = bookrec_home / "cache"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _STALL_CACHE_WRITE, str(ratings_csv)], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        _wait_for(lambda: any(cache.glob(".*/*.npy")), writer, "staging folder")
+        writer.send_signal(signal.SIGKILL)
+        assert writer.wait(20) == -signal.SIGKILL
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+        writer.stderr.close()
+    [left] = [p for p in cache.iterdir() if p.name.startswith(".")]  # what the kill left
+    assert left.name.split(".")[2] == str(writer.pid)
+    live = cache / f".{'0' * 32}.{os.getpid()}.stillwriting"  # a live writer's: never touched
+    live.mkdir()
+
+    dataset = load_dataset(DataSource(ratings=ratings_csv))
+
+    assert sorted(p.name for p in cache.iterdir() if p.name.startswith(".")) == [live.name]
+    [folder] = [p for p in cache.iterdir() if not p.name.startswith(".")]
+    cached = _read_cache(folder)
+    assert cached is not None and cached.n_ratings == dataset.n_ratings == 480
+    assert np.array_equal(cached.rating, dataset.rating)
+
+
+_TRAIN = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even where the test runner ignores Ctrl-C
+from bookrec.cli import main
+sys.argv = ["bookrec", "train", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("signum", "status", "said"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")],
+)
+def test_a_stop_signal_to_train_keeps_the_old_model_and_a_resumable_checkpoint(
+    good_model, ratings_csv: Path, signum: int, status: int, said: str
+) -> None:
+    from bookrec.cli._options import DataOptions
+    from bookrec.config import TrainConfig
+    from bookrec.errors import TrainingInterrupted
+    from bookrec.train import train
+
+    folder, _ = good_model
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    checkpoint = folder / modelfile.CHECKPOINT_DIR / modelfile.CHECKPOINT
+    args = ["--ratings", str(ratings_csv), "--epochs", "200", "--out", str(folder)]
+    trainer = subprocess.Popen(
+        [sys.executable, "-c", _TRAIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        _wait_for(checkpoint.exists, trainer, "checkpoint")
+        trainer.send_signal(signum)
+        _, stderr = trainer.communicate(timeout=30)
+    finally:
+        if trainer.poll() is None:
+            trainer.kill()
+            trainer.communicate()
+    assert trainer.returncode == status, stderr
+    assert "Traceback" not in stderr
+    [line] = stderr.splitlines()
+    assert line.startswith(f"{said} after epoch ") and line.endswith(
+        "run the same command with --resume to go on"
+    )
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name != modelfile.CHECKPOINT_DIR} == before
+    assert not modelfile.lock_path(folder).exists()
+
+    # Resumable: the same settings and data go on from the checkpoint (stopped again after one more epoch).
+    _, values = modelfile.read_checkpoint(checkpoint.parent)
+    done = values["epoch"]
+    assert done >= 1 and f"after epoch {done} of 200" in line
+    rows = []
+
+    def stop_after_a_new_epoch(stats) -> None:
+        rows.append(stats)
+        if not stats.restored:
+            raise KeyboardInterrupt
+
+    dataset = DataOptions(ratings=ratings_csv).load()
+    with pytest.raises(TrainingInterrupted):
+        train(
+            dataset,
+            TrainConfig.from_dict(values["config"]),
+            callbacks=[stop_after_a_new_epoch],
+            checkpoint_dir=checkpoint.parent,
+            resume=True,
+        )
+    assert [row.restored for row in rows] == [True] * done + [False]
+
+
+class _FullDisk:
+    """A file whose every write fails as on a full disk; everything else goes to the real file."""
+
+    def __init__(self, handle) -> None:
+        self._handle = handle
+
+    def write(self, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name: str):
+        return getattr(self._handle, name)
+
+
+def test_a_full_disk_during_download_keeps_the_last_good_copy(
+    site: Site,  # noqa: F811 (the fixture of test_download)
+    bookrec_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pooch.downloaders
+
+    _download(site, "/goodbooks-10k.zip", _sha(GOOD_ZIP))
+    before = _tree(bookrec_home)
+
+    def full_disk_open(*args: object, **kwargs: object) -> _FullDisk:
+        return _FullDisk(open(*args, **kwargs))  # pooch closes it
+
+    monkeypatch.setattr(pooch.downloaders, "open", full_disk_open, raising=False)  # pooch opens its file
+    with pytest.raises(DownloadError) as raised:
+        _download(site, "/goodbooks-10k.zip", _sha(GOOD_ZIP), force=True)
+    downloads = bookrec_home / "downloads"
+    assert str(raised.value).startswith(f"could not write {downloads}: no space left on the device; ")
+    assert "\n" not in str(raised.value)
+    assert _tree(bookrec_home) == before  # the kept zip and the unpacked copy, and no partial file

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -196,8 +200,8 @@ def train(
 
     The defaults were chosen by measurement: a dot model with 128 factors,
     10 epochs of a compiled SGD kernel; seconds on goodbooks-10k.
-    A checkpoint is written after every epoch: after Ctrl-C,
-    run the same command with --resume to go on.
+    A checkpoint is written after every epoch: after Ctrl-C (exit status 130)
+    or SIGTERM (143), run the same command with --resume to go on.
 
     Examples:
 
@@ -231,12 +235,19 @@ def train(
     folder = out if out is not None else _default_out()
     _check_out(folder)
     console = Console(highlight=False)
-    with model_lock(folder):  # a second `train` on the same --out is refused at once, not raced
-        dataset = data_options.load()
-        _check_enough(dataset)
-        result = _train_with_table(
-            dataset, config, folder, console, device=device, resume=resume, quiet=as_json
-        )
+    # A second `train` on the same --out is refused at once, not raced.
+    with _sigterm_as_interrupt() as stopped, model_lock(folder):
+        try:
+            dataset = data_options.load()
+            _check_enough(dataset)
+            result = _train_with_table(
+                dataset, config, folder, console, device=device, resume=resume, quiet=as_json, stopped=stopped
+            )
+        except KeyboardInterrupt:  # while loading or saving (the epochs' own message is printed inside)
+            typer.echo(
+                f"{_stop_word(stopped)}; --out holds a whole model or none, never half of one", err=True
+            )
+            raise typer.Exit(_stop_status(stopped)) from None
     problem = remember_last_model(folder)
     if problem is not None:
         typer.echo(f"warning: saved the model to {folder}, but {problem}; name it in commands", err=True)
@@ -259,8 +270,12 @@ def _train_with_table(
     device: str,
     resume: bool,
     quiet: bool,
+    stopped: list[int],
 ) -> TrainResult:
-    """Train and save, printing fastai's table per epoch (unless quiet); Ctrl-C exits 130 with a hint."""
+    """Train and save, printing fastai's table per epoch (unless quiet); Ctrl-C exits 130 with a hint.
+
+    SIGTERM (``stopped`` then holds it) ends the same way, with exit status 143.
+    """
     from bookrec.errors import TrainingInterrupted
     from bookrec.train import train_and_save
 
@@ -296,8 +311,42 @@ def _train_with_table(
             if done
             else "no epoch was completed, nothing to resume"
         )
-        typer.echo(f"interrupted after epoch {done} of {config.epochs}; {hint}", err=True)
-        raise typer.Exit(130) from None
+        typer.echo(f"{_stop_word(stopped)} after epoch {done} of {config.epochs}; {hint}", err=True)
+        raise typer.Exit(_stop_status(stopped)) from None
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[list[int]]:
+    """Make SIGTERM (``kill``, a container or service stop) end training as Ctrl-C does.
+
+    Training then stops at the next point Python gets control, keeps the checkpoint of the completed
+    epochs, leaves the model at --out untouched and prints one line. The list yielded receives the signal
+    number once it arrives; later SIGTERMs are ignored, so that the clean-up is not itself interrupted.
+    """
+    stopped: list[int] = []
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield stopped
+        return
+
+    def interrupt(signum: int, _frame: object) -> None:
+        if not stopped:
+            stopped.append(signum)
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield stopped
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _stop_word(stopped: list[int]) -> str:
+    return "terminated (SIGTERM)" if stopped else "interrupted"
+
+
+def _stop_status(stopped: list[int]) -> int:
+    """128 + the signal's number, as a shell reports a process the signal ended: 143 or 130 (Ctrl-C)."""
+    return 128 + (stopped[0] if stopped else signal.SIGINT)
 
 
 def _metrics(result: TrainResult, folder: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bookrec._files import ordinary_permissions
+from bookrec._files import _pid_alive, ordinary_permissions
 from bookrec.data.dataset import Dataset, LoadReport
 from bookrec.data.ids import IdMap
 from bookrec.data.sources import DataSource, _Files, _is_synthetic
@@ -26,6 +27,10 @@ from bookrec.errors import DataError
 
 CACHE_FORMAT = 6  # books table: 3 work_id, 6 original_title; 4: to_read.csv's pairs; 5: content source_hash
 """Bump when the cache layout or the parsing rules change, so old caches are never misread."""
+
+# A staging folder is named ``.{key}.{pid}.{random}`` after its writer, so that the next run can tell the
+# folder of a writer that was killed mid-write (removed) from one still being written (left alone).
+_STAGING = re.compile(r"\.[0-9a-f]+\.(\d{1,9})\.[^.]+")
 
 _ARRAYS = ("user_idx", "book_idx", "rating", "user_ids", "book_ids", "want_user_idx", "want_book_idx")
 
@@ -60,6 +65,7 @@ def _cache_key(source: DataSource, files: _Files) -> str:
 
 def _read_cache(folder: Path) -> Dataset | None:
     """The cached dataset, or None when absent or unreadable (then it is rebuilt, never trusted)."""
+    _remove_dead_staging(folder.parent)
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         return None
@@ -98,7 +104,8 @@ def _write_cache(dataset: Dataset, folder: Path) -> None:
     """Write the cache into a temporary folder, then rename it into place: never half-written."""
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        _remove_dead_staging(folder.parent)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.{os.getpid()}.", dir=folder.parent))
     except OSError:
         return  # a read-only cache folder only costs speed
     try:
@@ -140,3 +147,16 @@ def _write_cache(dataset: Dataset, folder: Path) -> None:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_dead_staging(parent: Path) -> None:
+    """Remove the staging folders of writers that are gone (killed mid-write); never a live writer's."""
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        match = _STAGING.fullmatch(entry.name)
+        if match is None or _pid_alive(int(match.group(1))) or not entry.is_dir() or entry.is_symlink():
+            continue
+        shutil.rmtree(entry, ignore_errors=True)

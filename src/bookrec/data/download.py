@@ -14,6 +14,7 @@ module (``goodbooks_ready``) stays cheap.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -124,7 +125,7 @@ def download_goodbooks(
     import pooch
 
     kept_zip = bookrec_home() / "downloads" / _ZIP_NAME
-    with _disk_errors(), cache_lock(dest, kept_zip.parent):
+    with _disk_errors(kept_zip.parent), cache_lock(dest, kept_zip.parent):
         if not force and kept_zip.is_file() and pooch.file_hash(str(kept_zip)) == sha256:
             return _unpack(kept_zip, dest, source=str(kept_zip))
         kept_zip.parent.mkdir(parents=True, exist_ok=True)
@@ -257,8 +258,11 @@ class _ProgressReporter:
 
 
 @contextlib.contextmanager
-def _disk_errors() -> Iterator[None]:
-    """Turn a failure to write the cache (permissions, full disk) into one line naming the file."""
+def _disk_errors(folder: Path | None = None) -> Iterator[None]:
+    """Turn a failure to write the cache (permissions, full disk) into one line naming the file.
+
+    A full disk names ``folder``, the folder being written, rather than a temporary file that is gone.
+    """
     try:
         yield
     except OSError as error:
@@ -266,6 +270,12 @@ def _disk_errors() -> Iterator[None]:
 
         if isinstance(error, requests.RequestException):  # requests' errors are OSErrors too
             raise
+        if error.errno == errno.ENOSPC:
+            where = folder if folder is not None else error.filename
+            raise DownloadError(
+                f"could not write {where or 'the download'}: no space left on the device; "
+                "free some space and run again (the last good copy is kept)"
+            ) from error
         where = f" {error.filename}" if error.filename else ""
         raise DownloadError(f"could not write{where}: {error.strerror or error}") from error
 
@@ -362,7 +372,7 @@ def _mismatch_error(url: str, expected: str, error: ValueError) -> DownloadError
 
 def _unpack(zip_path: Path, dest: Path, *, source: str) -> Path:
     """Unpack into a temporary folder beside ``dest``, check it, then swap it into place."""
-    with _disk_errors():
+    with _disk_errors(dest.parent):
         dest.parent.mkdir(parents=True, exist_ok=True)
         # One hidden work folder beside dest holds the new copy and, during the swap, the old one: renames
         # within a file system are atomic, and removing the work folder leaves nothing behind either way.
