@@ -8,14 +8,18 @@ Not a test. Measured in one run, each method on the same random 80/20 split (see
   with their defaults (``random_state=0`` for a repeatable run), the global mean, and reader and book
   biases alone (bookrec's dot model with its factors held at zero). Targets: the default's validation
   RMSE <= 0.855 and below every other method's.
-- Goodbooks-shaped SYNTHETIC data (``bookrec.data.synth`` at 10,000 readers with the real books.csv when the
-  team's copy is at hand), so the defaults are not tuned to MovieLens alone: the default against
-  ``SVD()``, the nn model and the baselines (SVD++ and the blog's batch of 64 would take hours there).
+- Issue 12's other kinds of data, so the defaults are not tuned to MovieLens alone: a 10% per-reader sample
+  of MovieLens-small (seed 42: sparse real ratings), sparse SYNTHETIC data (``bookrec.data.synth``: 20,000
+  readers, 5,000 books, 340,000 ratings on a 1-10 scale, reader tail 1, taste 0.5) and full-size
+  goodbooks-shaped SYNTHETIC data (53,424 readers, ~6M ratings; the real books.csv when the team's copy is at
+  hand). Each: the default against biases alone, Surprise's ``SVD()`` (and ``SVDpp()`` and the nn model where
+  they run in minutes). The bar: the default below biases alone and at or below ``SVD()`` on every kind.
 - Top-N on a per-reader hold-out (5 random ratings of every reader with 10 or more, seed 42) of each data
   set: precision, recall and NDCG at 10 and catalogue coverage of the default model (trained on the rest)
   against the most-popular books; liked = the top quarter of the scale (4 stars and up).
 
-    .venv/bin/python benchmarks/bench_accuracy.py [--movielens FILE] [--readers 10000] [--no-goodbooks]
+    .venv/bin/python benchmarks/bench_accuracy.py [--movielens FILE] [--goodbooks DIR] [--readers N]
+        [--no-goodbooks] [--top-n]
 
 Surprise is installed only for benchmarks: ``pip install 'bookrec[bench]'``; without it its rows say so.
 Train seconds are the wall time of ``train()`` (split, epochs and per-epoch validation; CPU, 2 threads
@@ -46,9 +50,11 @@ MOVIELENS = SHARED / "movielens-small" / "ratings.csv"
 SHARED_BOOKS = SHARED / "goodbooks" / "books.csv"
 VALID_PCT, SEED = 0.2, 42
 RMSE_TARGET = 0.855
+Makers = tuple[Callable[[], object] | None, Callable[[], object] | None]
 
 BLOG = TrainConfig(model="dot", engine="torch", n_factors=50, epochs=5, lr=5e-3, wd=0.1, bs=64)
-BIASES = TrainConfig(n_factors=1, init_std=0.0)  # factors start at 0 and get zero gradients: biases alone
+# Factors start at 0 and get zero gradients: biases alone (no regularization probe: nothing to choose)
+BIASES = TrainConfig(n_factors=1, init_std=0.0, adapt=False)
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,7 @@ def surprise_row(method: str, data: Dataset, make: Callable[[], object] | None) 
     return Row(method, metrics.rmse, metrics.mse, seconds)
 
 
-def surprise_makers() -> tuple[Callable[[], object] | None, Callable[[], object] | None]:
+def surprise_makers() -> Makers:
     try:
         from surprise import SVD, SVDpp
     except ImportError:
@@ -190,7 +196,7 @@ def stray_row_note(path: Path, data: Dataset) -> str:
     )
 
 
-def movielens(path: Path, makers: tuple[Callable[[], object] | None, Callable[[], object] | None]) -> None:
+def movielens(path: Path, makers: Makers) -> str:
     data = load_dataset(DataSource(ratings=path, user_col="userId", item_col="movieId"))
     print(
         f"\nMovieLens-small ({path}): {data.n_ratings:,} ratings, {data.n_users:,} readers, "
@@ -214,40 +220,107 @@ def movielens(path: Path, makers: tuple[Callable[[], object] | None, Callable[[]
     print_top_n(
         "MovieLens-small, top-10 on a per-reader hold-out (5 per reader, liked = 4+ stars)", top_n_rows(data)
     )
+    return holds(rows)
 
 
-def goodbooks(
-    folder: Path, readers: int, makers: tuple[Callable[[], object] | None, Callable[[], object] | None]
-) -> None:
-    per_reader = 5_976_479 / 53_424  # the real release's ratings per reader
+def per_reader_sample(data: Dataset, share: float, seed: int) -> Dataset:
+    """``share`` of each reader's ratings (at least one), drawn with ``seed``: sparse real ratings."""
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(data.n_ratings), data.user_idx))  # each reader's ratings, shuffled
+    counts = np.bincount(data.user_idx, minlength=data.n_users)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.arange(data.n_ratings) - np.repeat(starts, counts)
+    keep = rank < np.maximum(1, np.ceil(share * counts))[data.user_idx[order]]
+    return data.subset(np.sort(order[keep]))
+
+
+def synthetic(folder: Path, label: str, **knobs: object) -> Dataset:
+    """The goodbooks-shaped SYNTHETIC folder of ``knobs`` (generated once, then read from ``folder``)."""
     if not (folder / "ratings.csv").is_file():
         books = SHARED_BOOKS if SHARED_BOOKS.is_file() else None
-        print(
-            f"\ngenerating goodbooks-shaped synthetic data ({readers:,} readers) in {folder} ...", flush=True
-        )
-        generate_goodbooks(
-            folder, n_users=readers, n_ratings=round(readers * per_reader), books_csv=books, seed=0
-        )
-    data = load_dataset(folder)
-    real = "real books.csv" if SHARED_BOOKS.is_file() else "placeholder books"
-    print(
-        f"\nGoodbooks-shaped SYNTHETIC data ({real}): {data.n_ratings:,} ratings, {data.n_users:,} readers, "
-        f"{data.n_books:,} books; random 80/20 split, seed 42"
-    )
-    svd, _ = makers
+        print(f"\ngenerating {label} in {folder} ...", flush=True)
+        generate_goodbooks(folder, books_csv=books, seed=0, **knobs)  # type: ignore[arg-type]
+    return load_dataset(folder)
+
+
+def peer_rows(data: Dataset, makers: Makers, *, nn: bool, svdpp: bool, why: str = "") -> list[Row]:
+    """The default beside biases alone and Surprise's SVD (and SVD++, the nn model where they run in time)."""
+    svd, pp = makers
+    skipped = f"skipped: {why}" if why else "skipped"
     rows = [
         mean_row(data),
         bookrec_row("reader and book biases alone (dot, factors at 0)", data, BIASES),
-        bookrec_row("bookrec default (dot, sgd engine, 128 factors)", data, TrainConfig()),
-        bookrec_row("bookrec nn default (torch engine)", data, TrainConfig(model="nn")),
-        surprise_row("Surprise SVD()", data, svd),
+        bookrec_row("bookrec default (dot, sgd engine, 128 factors)", data, TrainConfig(ranker="none")),
     ]
-    print_table("Goodbooks-shaped synthetic, validation error", rows)
-    for line in check(rows, target=None):
-        print(f"  {line}")
-    print_top_n(
-        "Goodbooks-shaped synthetic, top-10 on a per-reader hold-out (5 per reader)", top_n_rows(data)
+    if nn:
+        rows.append(
+            bookrec_row("bookrec nn default (torch engine)", data, TrainConfig(model="nn", ranker="none"))
+        )
+    else:
+        rows.append(Row("bookrec nn default (torch engine)", None, None, None, skipped))
+    rows.append(surprise_row("Surprise SVD()", data, svd))
+    rows.append(
+        surprise_row("Surprise SVDpp()", data, pp)
+        if svdpp
+        else Row("Surprise SVDpp()", None, None, None, skipped)
     )
+    return rows
+
+
+def holds(rows: list[Row]) -> str:
+    """Issue 12's bar: the default below biases alone and at or below Surprise's SVD."""
+    by = {r.method.split(" (")[0]: r.rmse for r in rows}
+    default, biases, svd = by["bookrec default"], by["reader and book biases alone"], by["Surprise SVD()"]
+    if default is None or biases is None:
+        return "default vs biases alone: not measured"
+    verdict = "ok" if default < biases else "equal: biases alone chosen" if default == biases else "MISSED"
+    line = f"default {default:.4f} < biases alone {biases:.4f}: {verdict}"
+    if svd is not None:
+        line += f"; <= Surprise SVD {svd:.4f}: {'ok' if default <= svd else 'MISSED'}"
+    return line
+
+
+def kinds(args: argparse.Namespace, makers: Makers) -> list[tuple[str, str]]:
+    """Issue 12's four kinds of data, each with its peers; returns one verdict line per kind."""
+    verdicts = []
+    if args.movielens.is_file():
+        whole = load_dataset(DataSource(ratings=args.movielens, user_col="userId", item_col="movieId"))
+        sparse_ml = per_reader_sample(whole, 0.1, SEED)
+        label = "MovieLens-small, 10% of each reader's ratings (seed 42)"
+        print(f"\n{label}: {sparse_ml.n_ratings:,} ratings, {sparse_ml.n_users:,} readers")
+        rows = peer_rows(sparse_ml, makers, nn=True, svdpp=True)
+        print_table(f"{label}, validation error", rows)
+        verdicts.append((label, holds(rows)))
+    tmp = Path(tempfile.gettempdir())
+    sparse = synthetic(
+        tmp / "bookrec-bench-sparse-1-10",
+        "sparse SYNTHETIC data (1-10 points, most readers rate a few books, taste 0.5)",
+        n_users=20_000, n_books=5_000, n_ratings=340_000, rating_max=10, reader_tail=1.0, taste_strength=0.5,
+    )  # fmt: skip
+    label = "sparse SYNTHETIC (1-10, reader tail 1, taste 0.5)"
+    print(f"\n{label}: {sparse.n_ratings:,} ratings, {sparse.n_users:,} readers, {sparse.n_books:,} books")
+    rows = peer_rows(sparse, makers, nn=True, svdpp=False, why="SVD++ takes minutes here")
+    print_table(f"{label}, validation error", rows)
+    verdicts.append((label, holds(rows)))
+    if not args.no_goodbooks:
+        full = args.goodbooks or tmp / f"bookrec-bench-goodbooks-{args.readers}"
+        per_reader = 5_976_479 / 53_424  # the real release's ratings per reader
+        data = synthetic(
+            full,
+            f"goodbooks-shaped SYNTHETIC data ({args.readers:,} readers)",
+            n_users=args.readers,
+            n_ratings=round(args.readers * per_reader),
+        )
+        label = f"goodbooks-shaped SYNTHETIC ({data.n_ratings:,} ratings)"
+        print(f"\n{label}: {data.n_users:,} readers, {data.n_books:,} books")
+        rows = peer_rows(
+            data, makers, nn=False, svdpp=False, why="SVD++ takes hours here; nn: bench_models.py"
+        )
+        print_table(f"{label}, validation error", rows)
+        verdicts.append((label, holds(rows)))
+        if args.top_n:
+            print_top_n(f"{label}, top-10 on a per-reader hold-out (5 per reader)", top_n_rows(data))
+    return verdicts
 
 
 def main() -> None:
@@ -255,8 +328,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--movielens", type=Path, default=MOVIELENS, help="MovieLens-small's ratings.csv")
-    parser.add_argument("--readers", type=int, default=10_000, help="readers of the goodbooks-shaped data")
-    parser.add_argument("--no-goodbooks", action="store_true", help="only MovieLens-small")
+    parser.add_argument(
+        "--readers", type=int, default=53_424, help="readers of the goodbooks-shaped data (full size)"
+    )
+    parser.add_argument("--goodbooks", type=Path, help="an existing goodbooks-shaped folder to read instead")
+    parser.add_argument("--no-goodbooks", action="store_true", help="skip the goodbooks-shaped data")
+    parser.add_argument("--top-n", action="store_true", help="also top-10 on the goodbooks-shaped data")
     args = parser.parse_args()
     makers = surprise_makers()
     if makers[0] is None:
@@ -266,13 +343,15 @@ def main() -> None:
         os.environ["BOOKREC_HOME"] = home  # this run's data cache, thrown away at the end
         warm = Dataset.from_ratings(np.arange(200) % 20, np.arange(200) % 30, np.arange(200) % 5 + 1.0)
         train(warm, TrainConfig(epochs=1), progress=False)  # untimed: loads (or compiles) numba's kernels
+        verdicts = []
         if args.movielens.is_file():
-            movielens(args.movielens, makers)
+            verdicts.append(("MovieLens-small", movielens(args.movielens, makers)))
         else:
             print(f"no MovieLens-small at {args.movielens}: skipped (pass --movielens FILE)")
-        if not args.no_goodbooks:
-            folder = Path(tempfile.gettempdir()) / f"bookrec-bench-goodbooks-{args.readers}"
-            goodbooks(folder, args.readers, makers)
+        verdicts += kinds(args, makers)
+    print("\nissue 12: the default below biases alone and at or below Surprise's SVD, on every kind of data")
+    for label, line in verdicts:
+        print(f"  {label}: {line}")
     print(f"\none run, {time.perf_counter() - started:.0f} s in all; the machine is shared: times are noisy")
 
 

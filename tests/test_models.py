@@ -166,8 +166,8 @@ def test_one_kernel_step_is_the_gradient_step_of_the_module(rho: float) -> None:
     user_sq, book_sq = np.zeros((1, 2), np.float32), np.zeros((1, 2), np.float32)
     _kernels.sgd_epoch(
         np.zeros(1, np.int32), np.zeros(1, np.int32), np.array([4.5], np.float32), np.array([0, 1]), 1,
-        user_f, book_f, user_b, book_b, user_sq, book_sq, np.array([lr], np.float32), wd, mult, rho,
-        lo, hi, 0, 0,
+        user_f, book_f, user_b, book_b, user_sq, book_sq, np.array([lr], np.float32),
+        np.full((1, 2), wd, np.float32), np.full((1, 2), wd, np.float32), 0.0, mult, rho, lo, hi, 0, 0,
     )  # fmt: skip
     for name, table, before in (
         ("user_factors.weight", user_f[0], model.user_factors.weight[0]),

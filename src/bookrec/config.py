@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bookrec.engines import ENGINE_OPTIMIZERS
+from bookrec.engines import ENGINE_DEFAULTS, ENGINE_MODELS, ENGINE_OPTIMIZERS
 from bookrec.errors import ConfigError
 from bookrec.models import model_kind, model_kinds, ranker_kinds
 
@@ -77,10 +77,11 @@ class TrainConfig:
 
     Attributes:
         model: "dot" (``DotBias``) or "nn" (``NeuralCF``).
-        engine: "sgd" (compiled per-rating SGD, dot only), "torch" (AdamW + one-cycle mini-batches), or
-            "auto": sgd for dot, torch for nn.
+        engine: "sgd" (compiled per-rating SGD, dot only), "torch" (AdamW + one-cycle mini-batches),
+            "spark" (Spark MLlib ALS, dot only: :mod:`bookrec.engines.spark`), or "auto": sgd for dot, torch
+            for nn.
         optimizer: "rmsprop" (sgd engine: step sizes adapted per embedding row), "sgd" (sgd engine: plain
-            steps), "adamw" (torch engine), or "auto": rmsprop for the sgd engine, adamw for torch.
+            steps), "adamw" (torch engine), "als" (spark engine), or "auto": the engine's first.
         n_factors: Factors per reader and book (dot), or both embedding sizes (nn; None: fastai's rule).
         epochs: Passes over the training ratings.
         lr: Peak learning rate of the one-cycle schedule.
@@ -94,6 +95,15 @@ class TrainConfig:
         dropout: Dropout after the nn model's hidden layer, in [0, 1).
         init_std: Standard deviation of the initial weights.
         pct_start: Share of the schedule spent warming the learning rate up, in (0, 1).
+        shrink: L2 strength per reader and per book on top of ``wd`` per rating (sgd engine): a row's
+            penalty is ``wd x its ratings + shrink``, so readers and books with few ratings are pulled
+            harder towards the average (biases towards the mean rating, factors towards zero). None: the
+            model's default (0 where the engine has none).
+        factor_scale: Multiplies the factors' regularization (``wd`` and ``shrink``; sgd engine).
+        adapt: Let the data set the regularization (sgd engine): on an internal hold-out of the training
+            ratings, pick ``factor_scale`` and keep biases alone when factors do not beat them
+            (:mod:`bookrec.engines.adapt`). ``train`` returns the chosen settings with ``adapt`` False and
+            records the choice in ``metrics["regularization"]``. None: the model's default.
         ranker: The ranking model trained beside the rating model, which orders recommendation lists:
             "als" (implicit ALS on who read what, see :mod:`bookrec.models.als`), or "none".
         rank_factors: Factors per reader and book of the ranking model.
@@ -120,6 +130,9 @@ class TrainConfig:
     dropout: float = 0.0
     init_std: float = 0.01
     pct_start: float = 0.25
+    shrink: float | None = None
+    factor_scale: float = 1.0
+    adapt: bool | None = None
     ranker: str = "als"
     rank_factors: int = RANK_DEFAULTS["rank_factors"]
     rank_reg: float | None = RANK_DEFAULTS["rank_reg"]
@@ -132,8 +145,12 @@ class TrainConfig:
         if self.engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         engine = kind.engines[0] if self.engine == "auto" else self.engine
-        if engine not in kind.engines:
-            trains = [k.name for k in model_kinds().values() if engine in k.engines]
+        if engine not in (*kind.engines, *(e for e, kinds in ENGINE_MODELS.items() if self.model in kinds)):
+            trains = [
+                k.name
+                for k in model_kinds().values()
+                if engine in k.engines or k.name in ENGINE_MODELS.get(engine, ())
+            ]
             raise ConfigError(
                 f"engine {engine!r} trains only the {' and '.join(trains)} model; use engine "
                 f"{' or '.join(repr(e) for e in kind.engines)} (or auto) for {self.model}"
@@ -152,9 +169,14 @@ class TrainConfig:
                 f"bs must be 1 with the sgd engine (it steps per rating), got {self.bs}; "
                 "use engine 'torch' for mini-batches"
             )
-        for name, value in kind.defaults[optimizer].items():
+        defaults = (ENGINE_DEFAULTS.get(engine) or kind.defaults)[optimizer]
+        for name, value in defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
+        if self.shrink is None:  # a kind or engine without per-row regularization
+            object.__setattr__(self, "shrink", 0.0)
+        if self.adapt is None:
+            object.__setattr__(self, "adapt", False)
         self._validate()
 
     def _validate(self) -> None:
@@ -215,6 +237,19 @@ class TrainConfig:
         need(
             _is_real(self.pct_start) and 0 < self.pct_start < 1,
             f"pct_start must be above 0 and below 1, got {self.pct_start!r}",
+        )
+        need(
+            _is_real(self.shrink) and math.isfinite(self.shrink) and 0 <= self.shrink <= 1e6,
+            f"shrink must be a number from 0 to 1000000, got {self.shrink!r}",
+        )
+        need(
+            _is_real(self.factor_scale) and math.isfinite(self.factor_scale) and 0 < self.factor_scale <= 1e4,
+            f"factor_scale must be a positive number up to 10000, got {self.factor_scale!r}",
+        )
+        need(isinstance(self.adapt, bool), f"adapt must be true or false, got {self.adapt!r}")
+        need(
+            self.engine == "sgd" or (self.shrink == 0 and self.factor_scale == 1 and not self.adapt),
+            f"shrink, factor_scale and adapt apply to the sgd engine only (engine {self.engine!r})",
         )
         self._validate_ranker(need)
 

@@ -23,6 +23,7 @@ from bookrec.config import DEFAULTS, ENGINES, MODELS, OPTIMIZERS, TrainConfig, a
 from bookrec.data.dataset import Dataset
 from bookrec.data.split import random_split
 from bookrec.engines import create_engine
+from bookrec.engines.adapt import adapt
 from bookrec.engines.base import Engine
 from bookrec.errors import CheckpointError, ConfigError, TrainingDivergedError, TrainingInterrupted
 from bookrec.models import model_kind, ranker_kinds
@@ -147,6 +148,7 @@ def train(
     device: Any = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
+    spark_master: str | None = None,
 ) -> TrainResult:
     """Split ``dataset``, train the configured model, and return it with its history and metrics.
 
@@ -160,6 +162,8 @@ def train(
             The sgd engine always runs on the CPU.
         checkpoint_dir: Where to write a checkpoint after every epoch (None: no checkpoints).
         resume: Go on from the checkpoint in ``checkpoint_dir`` (same settings and data required).
+        spark_master: For the spark engine: the Spark master URL (None: what spark-submit or the Spark
+            configuration says, else every local core). The spark engine writes no checkpoints.
 
     Returns:
         The trained model, the settings, one row per epoch and the final metrics.
@@ -172,6 +176,12 @@ def train(
     """
     started = time.perf_counter()
     config = config or TrainConfig()
+    if config.engine == "spark":  # MLlib fits whole, in one Spark job: no epochs to loop over, no checkpoints
+        if resume:
+            raise ConfigError("the spark engine writes no checkpoints to resume from; train without resume")
+        from bookrec.engines.spark import train_spark
+
+        return train_spark(dataset, config, master=spark_master, callbacks=callbacks, progress=progress)
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if resume and folder is None:
         raise ConfigError("resume needs a checkpoint folder (checkpoint_dir)")
@@ -179,6 +189,9 @@ def train(
     if train_data.n_ratings == 0:
         raise ConfigError(f"no ratings to train on: {dataset.name} has {dataset.n_ratings} ratings")
     y_range = config.y_range or default_y_range(dataset.rating_min, dataset.rating_max)
+    adaptation = None
+    if config.adapt:  # the data sets the regularization (engines/adapt.py); the chosen settings are recorded
+        config, adaptation = adapt(train_data, config, y_range)
     run = _Run(config, valid_data, folder, _fingerprint(train_data, valid_data), tuple(callbacks), progress)
     engine = create_engine(
         initial_model(dataset, config, y_range), train_data, config, device=device, on_batch=run.on_batch
@@ -202,9 +215,18 @@ def train(
         "n_valid": valid_data.n_ratings,
         "rank_seconds": None if ranker is None else time.perf_counter() - ranked,
         "rank_on": None if ranker is None else RANK_ON_ALL,
+        "regularization": None if adaptation is None else adaptation.to_dict(),
     }
     return TrainResult(
-        engine.finish(), config, tuple(history), metrics, train_data, valid_data, tuple(y_range), ranker
+        engine.finish(),
+        config,
+        tuple(history),
+        metrics,
+        train_data,
+        valid_data,
+        tuple(y_range),
+        ranker,
+        adaptation,
     )
 
 
@@ -231,6 +253,16 @@ def _fit_ranker(data: Dataset, config: TrainConfig, progress: ProgressCallback |
         to_read=config.rank_to_read,
         on_iteration=on_iteration,
     )
+
+
+def _checkpointed_epoch(folder: Path, believed: int) -> int:
+    """The epoch of the checkpoint on disk: a stop that lands between its atomic swap and the loop's own count
+    would otherwise name the epoch before it."""
+    try:
+        _, values = modelfile.read_checkpoint(folder)
+        return int(values["epoch"])
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return believed
 
 
 @dataclass
@@ -273,7 +305,7 @@ class _Run:
                 for callback in self.callbacks:
                     callback(stats)
         except KeyboardInterrupt:
-            done = checkpointed if folder is not None else len(history)
+            done = _checkpointed_epoch(folder, checkpointed) if folder is not None else len(history)
             where = (
                 f"the checkpoint after epoch {done} is in {folder}; resume to go on"
                 if folder is not None and done
@@ -310,6 +342,7 @@ def train_and_save(
     resume: bool = False,
     checkpoints: bool = True,
     remember: bool = True,
+    spark_master: str | None = None,
 ) -> TrainResult:
     """Train, save the model folder, make it the last trained model: what `bookrec train` and the app do.
 
@@ -326,6 +359,7 @@ def train_and_save(
         resume: Go on from the checkpoint in the folder.
         checkpoints: Write a checkpoint after every epoch.
         remember: Record the folder as the last trained model, the default wherever a model is asked for.
+        spark_master: As for ``train``.
 
     Raises:
         ModelFileError: The destination cannot be written or holds something else.
@@ -340,6 +374,7 @@ def train_and_save(
         device=device,
         checkpoint_dir=Path(folder) / modelfile.CHECKPOINT_DIR if checkpoints or resume else None,
         resume=resume,
+        spark_master=spark_master,
     )
     result.save(folder)
     if remember:

@@ -19,6 +19,7 @@ from bookrec import modelfile
 from bookrec.config import TrainConfig
 from bookrec.data.dataset import Dataset
 from bookrec.data.rated import RatedBooks
+from bookrec.engines.adapt import Adaptation
 from bookrec.models import model_kind
 from bookrec.models.base import ServingHead
 
@@ -95,6 +96,9 @@ class TrainResult:
         train_data: The ratings trained on.
         valid_data: The ratings held out (empty when valid_pct is 0).
         y_range: The model's output range.
+        ranker: The ranking model (None without one).
+        adaptation: What the data chose for the regularization (``TrainConfig.adapt``), else None; also in
+            ``metrics["regularization"]``.
     """
 
     model: Any
@@ -105,6 +109,7 @@ class TrainResult:
     valid_data: Dataset
     y_range: tuple[float, float]
     ranker: Any = None
+    adaptation: Adaptation | None = None
 
     @functools.cached_property
     def head(self) -> ServingHead:

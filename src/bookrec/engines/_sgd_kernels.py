@@ -182,7 +182,9 @@ def sgd_epoch(
     user_sq: np.ndarray,
     book_sq: np.ndarray,
     round_lr: np.ndarray,
-    reg: float,
+    user_reg: np.ndarray,
+    book_reg: np.ndarray,
+    bias_center: float,
     bias_lr_mult: float,
     rho: float,
     lo: float,
@@ -213,8 +215,8 @@ def sgd_epoch(
     eps = np.float32(1e-8)
     span = np.float32(hi - lo)
     lo32 = np.float32(lo)
-    reg32 = np.float32(reg)
     rho32 = np.float32(rho)
+    center32 = np.float32(bias_center)
     adaptive = rho > 0.0
     inv_k = np.float32(1.0 / n_factors)
     rows = permutation(n_blocks, mix_seed(seed, epoch, 1_000_003))
@@ -262,12 +264,17 @@ def sgd_epoch(
                 err = lo32 + span * sig - rating[k]
                 sse += err * err
                 g = err * span * sig * (one - sig)  # d(0.5 err^2) / d(p.q + biases)
-                g_user_bias = g + reg32 * user_bias[u]
-                g_book_bias = g + reg32 * book_bias[b]
+                user_reg32 = user_reg[u, 0]
+                book_reg32 = book_reg[b, 0]
+                g_user_bias = g + user_reg[u, 1] * (user_bias[u] - center32)
+                g_book_bias = g + book_reg[b, 1] * (book_bias[b] - center32)
                 if adaptive:
-                    cross = np.float32(2.0) * g * reg32 * pq
-                    user_norm = (g * g * qq + cross + reg32 * reg32 * pp) * inv_k
-                    book_norm = (g * g * pp + cross + reg32 * reg32 * qq) * inv_k
+                    user_norm = (
+                        g * g * qq + np.float32(2.0) * g * user_reg32 * pq + user_reg32 * user_reg32 * pp
+                    ) * inv_k
+                    book_norm = (
+                        g * g * pp + np.float32(2.0) * g * book_reg32 * pq + book_reg32 * book_reg32 * qq
+                    ) * inv_k
                     user_sq[u, 0] = rho32 * user_sq[u, 0] + (one - rho32) * user_norm
                     book_sq[b, 0] = rho32 * book_sq[b, 0] + (one - rho32) * book_norm
                     user_sq[u, 1] = rho32 * user_sq[u, 1] + (one - rho32) * g_user_bias * g_user_bias
@@ -282,8 +289,8 @@ def sgd_epoch(
                     user_bias[u] -= bias_lr * g_user_bias
                     book_bias[b] -= bias_lr * g_book_bias
                 # L2 folded into a multiplicative decay: two fused multiply-adds per weight.
-                user_decay = one - user_step * reg32
-                book_decay = one - book_step * reg32
+                user_decay = one - user_step * user_reg32
+                book_decay = one - book_step * book_reg32
                 user_g = user_step * g
                 book_g = book_step * g
                 for f in range(n_factors):

@@ -28,6 +28,22 @@ _N_BLOCKS = 16
 _LAYOUT_STREAM = 0x7FFF_FFFF  # the (seed, stream) of the one shuffle inside blocks; epochs use 0, 1, ...
 
 
+def row_regularization(
+    counts: tuple[np.ndarray, np.ndarray], config: TrainConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-rating L2 strengths of every reader's and book's factors ([:, 0]) and bias ([:, 1]).
+
+    Each row's penalty over an epoch is ``wd x its ratings + shrink`` (a prior, whatever the row's count),
+    so per rating it is ``wd + shrink / count``; the factors' strength is multiplied by ``factor_scale``.
+    """
+
+    def table(count: np.ndarray) -> np.ndarray:
+        per_rating = config.wd + config.shrink / np.maximum(count, 1.0)
+        return np.stack((config.factor_scale * per_rating, per_rating), axis=1).astype(np.float32)
+
+    return table(counts[0]), table(counts[1])
+
+
 class SgdEngine(Engine):
     """DotBias trained by the compiled per-rating SGD kernel on numpy copies of its tables (CPU only)."""
 
@@ -39,7 +55,10 @@ class SgdEngine(Engine):
         *,
         device: Any = None,
         on_batch: OnBatch | None = None,
+        counts: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
+        """``counts``: each reader's and book's ratings for the per-row regularization (default: counted
+        in ``train_data``; the regularization probe passes the whole data's, scaled, on a sample)."""
         if device is not None and str(device) not in ("auto", "cpu"):
             raise ConfigError(
                 f"the sgd engine (the dot model's default) runs on the CPU; "
@@ -81,6 +100,21 @@ class SgdEngine(Engine):
         # Per-row mean squared gradients of RMSprop ([:, 0] factors, [:, 1] bias): the optimizer's moments.
         self.user_sq = np.zeros((model.n_users, 2), dtype=np.float32)
         self.book_sq = np.zeros((model.n_books, 2), dtype=np.float32)
+        if counts is None:
+            counts = (
+                np.bincount(train_data.user_idx, minlength=model.n_users).astype(np.float64),
+                np.bincount(train_data.book_idx, minlength=model.n_books).astype(np.float64),
+            )
+        self.user_reg, self.book_reg = row_regularization(counts, config)
+        # The biases start at, and are pulled towards, an even split of the mean rating's logit: the L2
+        # penalty then shrinks a book with few ratings towards the average book, not towards the middle of
+        # the output range (sparse MovieLens, 10% of each reader's ratings: RMSE 0.973 -> 0.916, biases
+        # alone; full MovieLens-small 0.831 -> 0.833 together with shrink).
+        mean = float(np.mean(rating, dtype=np.float64)) if rating.size else 0.5 * (self.lo + self.hi)
+        share = min(max((mean - self.lo) / (self.hi - self.lo), 1e-3), 1.0 - 1e-3)
+        self.bias_center = 0.5 * float(np.log(share / (1.0 - share)))
+        self.user_bias += np.float32(self.bias_center)
+        self.book_bias += np.float32(self.bias_center)
         self.rho = _RMSPROP_RHO if config.optimizer == "rmsprop" else 0.0
         self.bias_lr_mult = _BIAS_LR_MULT[config.optimizer]
 
@@ -99,7 +133,8 @@ class SgdEngine(Engine):
         sse = kernels.sgd_epoch(
             self.block_user, self.block_book, self.block_rating, self.ptr, _N_BLOCKS,
             self.user_factors, self.book_factors, self.user_bias, self.book_bias, self.user_sq, self.book_sq,
-            self._round_lrs(epoch), float(self.config.wd), self.bias_lr_mult, self.rho, self.lo, self.hi,
+            self._round_lrs(epoch), self.user_reg, self.book_reg, self.bias_center, self.bias_lr_mult,
+            self.rho, self.lo, self.hi,
             seed, epoch,
         )  # fmt: skip
         return float(sse) / max(1, self.block_rating.shape[0])

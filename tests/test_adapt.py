@@ -1,0 +1,80 @@
+"""The default's regularization comes from the data (engines/adapt.py): factors kept only where they help."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bookrec.config import TrainConfig
+from bookrec.data import Dataset
+from bookrec.errors import ConfigError
+from bookrec.recommender import Recommender
+from bookrec.train import train
+from conftest import NOISE
+
+
+def _biases_and_noise(seed: int = 5, n_users: int = 200, n_books: int = 100, per_user: int = 25) -> Dataset:
+    """Ratings = reader bias + book bias + noise: no taste for factors to find."""
+    rng = np.random.default_rng(seed)
+    user_b, book_b = rng.normal(size=n_users) * 0.4, rng.normal(size=n_books) * 0.4
+    users = np.repeat(np.arange(n_users), per_user)
+    books = np.concatenate([rng.choice(n_books, per_user, replace=False) for _ in range(n_users)])
+    stars = np.clip(3.5 + user_b[users] + book_b[books], 1, 5) + rng.normal(scale=NOISE, size=users.size)
+    return Dataset.from_ratings(users + 1, books + 1, stars, rating_scale=(1.0, 5.0), name="no taste")
+
+
+@pytest.fixture(scope="module")
+def no_taste() -> Dataset:
+    return _biases_and_noise()
+
+
+def test_without_taste_the_default_keeps_the_biases_and_says_so(no_taste: Dataset, tmp_path: Path) -> None:
+    result = train(no_taste, TrainConfig(ranker="none"), progress=False)
+    choice = result.metrics["regularization"]
+    assert choice["adapted"] and choice["factors"] is False
+    assert result.adaptation is not None and "biases only" in result.adaptation.summary()
+    assert result.config.n_factors == 1 and not result.config.adapt
+    assert not np.any(result.head.user_vectors) and not np.any(result.head.book_vectors)
+    biases = train(no_taste, TrainConfig(ranker="none", adapt=False, n_factors=1, init_std=0.0))
+    assert result.metrics["valid_rmse"] == pytest.approx(biases.metrics["valid_rmse"], rel=1e-6)
+    result.save(tmp_path / "model")
+    manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
+    assert manifest["metrics"]["regularization"]["factors"] is False
+    served = Recommender.load(tmp_path / "model")  # biases alone still serve: lists and similar books
+    user = served.users.id_of(0)
+    assert len(served.recommend(user, k=5, by="rating")) == 5
+    assert len(served.similar(served.books.id_of(0), k=3)) == 3
+
+
+def test_with_taste_the_default_keeps_the_factors(planted: Dataset) -> None:
+    result = train(planted, TrainConfig(ranker="none"), progress=False)
+    choice = result.metrics["regularization"]
+    assert choice["factors"] is True and result.config.n_factors == 128
+    assert choice["probe_rmse"][f"x{choice['factor_scale']:.4g}"] < 0.7 * choice["probe_rmse"]["biases"]
+    assert result.manifest()["metrics"]["regularization"] == choice
+    assert result.manifest()["config"]["factor_scale"] == choice["factor_scale"]
+
+
+def test_the_choice_is_the_same_on_a_second_run(small: Dataset) -> None:
+    first = train(small, TrainConfig(ranker="none", epochs=3), progress=False)
+    second = train(small, TrainConfig(ranker="none", epochs=3), progress=False)
+    assert first.metrics["regularization"] == second.metrics["regularization"]
+    assert first.metrics["valid_rmse"] == second.metrics["valid_rmse"]
+
+
+def test_adapt_off_trains_the_settings_as_given(small: Dataset) -> None:
+    result = train(small, TrainConfig(ranker="none", epochs=2, adapt=False, factor_scale=3.0))
+    assert result.metrics["regularization"] is None and result.adaptation is None
+    assert result.config.factor_scale == 3.0
+
+
+def test_per_row_regularization_belongs_to_the_sgd_engine() -> None:
+    assert TrainConfig(model="nn").shrink == 0 and TrainConfig(model="nn").adapt is False
+    assert TrainConfig().adapt is True and TrainConfig().shrink > 0
+    with pytest.raises(ConfigError, match="sgd engine only"):
+        TrainConfig(engine="torch", shrink=2.0)
+    with pytest.raises(ConfigError, match="factor_scale"):
+        TrainConfig(factor_scale=0)
