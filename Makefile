@@ -16,7 +16,7 @@ DATA_SHA256 ?=
 MODEL_DIR ?= models/default
 PORT ?= 8501
 
-.PHONY: run shell test fuzz lint format clean browser screenshots
+.PHONY: run shell test fuzz lint format clean browser java screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ $(BIN)/python:
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[test,app,plot]"
+	$(BIN)/pip install --quiet -e ".[test,app,plot,spark]"
 	$(BIN)/python -m bookrec.warmup
 	touch $@
 
@@ -49,7 +49,7 @@ shell: $(VENV)/.installed-app
 	@echo "bookrec is on PATH in this shell; exit to leave it"
 	@VIRTUAL_ENV="$(abspath $(VENV))" PATH="$(abspath $(BIN)):$$PATH" $${SHELL:-/bin/sh} -i
 
-test: $(VENV)/.installed-test browser
+test: $(VENV)/.installed-test browser java
 	$(BIN)/ruff check src tests benchmarks docs/make_walkthrough.py docs/import_graph.py
 	$(BIN)/ruff format --check src tests benchmarks docs/make_walkthrough.py docs/import_graph.py
 	BOOKREC_SCREENSHOTS=$(VENV)/screenshots $(BIN)/python -m pytest -q
@@ -71,6 +71,16 @@ browser:
 	elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
 	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "note: no chromium; the browser test will be skipped (install chromium to run it)"; fi
+
+# The spark engine's tests run Spark in local[2], which needs a Java runtime (Debian's, like chromium above).
+java:
+	@if command -v java >/dev/null 2>&1 || [ -x "$${JAVA_HOME:-/nonexistent}/bin/java" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Java for the spark engine's tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	else echo "note: no Java; the spark engine's tests will be skipped (install Java 17 to run them)"; fi
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format src tests benchmarks

@@ -111,7 +111,7 @@ def test_contradicting_data_options_are_one_line(ratings_csv: Path, tmp_path: Pa
         (["--model", "nn", "--hidden", "0"], "--hidden must be a whole number from 1 to 65536, got 0"),
         (["--model", "nn", "--dropout", "1"], "--dropout must be at least 0 and below 1, got 1.0"),
         (["--model", "svd"], "--model must be one of dot, nn, got 'svd'"),
-        (["--engine", "spark"], "--engine must be one of auto, sgd, torch, got 'spark'"),
+        (["--engine", "warp"], "--engine must be one of auto, sgd, torch, spark, got 'warp'"),
         (["--engine", "torch", "--optimizer", "rmsprop"], "--optimizer must be one of auto, adamw with the"),
         (
             ["--bs", "64"],

@@ -7,6 +7,7 @@ import json
 import signal
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -136,7 +137,28 @@ _Engine = Annotated[
     str,
     typer.Option(
         "--engine",
-        help="sgd (compiled, CPU, dot only), torch (AdamW mini-batches, the blog's recipe), or auto.",
+        help="sgd (compiled, CPU, dot only), torch (AdamW mini-batches, the blog's recipe), spark (Spark "
+        "MLlib ALS, dot only; pip install 'bookrec[spark]'), or auto.",
+        rich_help_panel=_PANEL,
+    ),
+]
+_SparkMaster = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        metavar="URL",
+        help="Spark master for --engine spark (local[4], spark://host:7077, yarn; default: spark-submit's or "
+        "every local core).",
+        rich_help_panel=_PANEL,
+    ),
+]
+_SparkRatings = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-ratings",
+        metavar="URI",
+        help="Ratings that Spark reads itself (--engine spark): CSV with a header or .parquet, on any path "
+        "Spark reads (hdfs://, s3a://, ...); --user-col, --item-col, --rating-col and --sep apply.",
         rich_help_panel=_PANEL,
     ),
 ]
@@ -195,6 +217,8 @@ def train(
     out: _Out = None,
     resume: _Resume = False,
     as_json: _Json = False,
+    spark_master: _SparkMaster = None,
+    spark_ratings: _SparkRatings = None,
 ) -> None:
     """Train a model and save it; prints a table per epoch (losses, validation RMSE, time).
 
@@ -212,6 +236,10 @@ def train(
       bookrec train --engine torch --factors 50 --epochs 5 --lr 5e-3 --wd 0.1 --bs 64
 
       bookrec train --ratings ml/ratings.csv --user-col userId --item-col movieId --json
+
+      bookrec train --engine spark --spark-master local[4]
+
+      bookrec train --engine spark --spark-ratings hdfs:///data/ratings.csv
     """
     from bookrec.config import TrainConfig
 
@@ -232,16 +260,25 @@ def train(
         )
     from bookrec.modelfile import model_lock, remember_last_model
 
+    spark = _check_spark(config, data_options, spark_master, spark_ratings)
     folder = out if out is not None else _default_out()
     _check_out(folder)
     console = Console(highlight=False)
     # A second `train` on the same --out is refused at once, not raced.
     with _sigterm_as_interrupt() as stopped, model_lock(folder):
         try:
-            dataset = data_options.load()
+            dataset = data_options.load() if spark_ratings is None else spark.read(spark_ratings)
             _check_enough(dataset)
             result = _train_with_table(
-                dataset, config, folder, console, device=device, resume=resume, quiet=as_json, stopped=stopped
+                dataset,
+                config,
+                folder,
+                console,
+                device=device,
+                resume=resume,
+                quiet=as_json,
+                stopped=stopped,
+                spark_master=spark_master,
             )
         except KeyboardInterrupt:  # while loading or saving (the epochs' own message is printed inside)
             typer.echo(
@@ -256,6 +293,8 @@ def train(
         typer.echo(json.dumps(metrics))
         return
     rmse = "" if metrics["valid_rmse"] is None else f" valid RMSE {metrics['valid_rmse']:.4f},"
+    if result.adaptation is not None:
+        console.print(result.adaptation.summary())
     console.print(
         f"saved the model to {folder} ({rmse.strip(' ,') or 'no validation'}; {metrics['seconds']:.1f} s)"
     )
@@ -271,6 +310,7 @@ def _train_with_table(
     resume: bool,
     quiet: bool,
     stopped: list[int],
+    spark_master: str | None = None,
 ) -> TrainResult:
     """Train and save, printing fastai's table per epoch (unless quiet); Ctrl-C exits 130 with a hint.
 
@@ -302,6 +342,7 @@ def _train_with_table(
                 device=device,
                 resume=resume,
                 remember=False,  # remembered by the caller, which warns when it cannot be
+                spark_master=spark_master,
             )
     except TrainingInterrupted as interrupted:
         done = interrupted.epochs_done
@@ -313,6 +354,46 @@ def _train_with_table(
         )
         typer.echo(f"{_stop_word(stopped)} after epoch {done} of {config.epochs}; {hint}", err=True)
         raise typer.Exit(_stop_status(stopped)) from None
+
+
+@dataclass(frozen=True)
+class _Spark:
+    """How `train --engine spark` reads --spark-ratings."""
+
+    options: DataOptions
+    master: str | None
+
+    def read(self, uri: str) -> Dataset:
+        from bookrec.engines.spark import read_ratings
+
+        o = self.options
+        return read_ratings(
+            uri,
+            user_col=o.user_col,
+            item_col=o.item_col,
+            rating_col=o.rating_col,
+            sep=o.sep,
+            master=self.master,
+        )
+
+
+def _check_spark(
+    config: TrainConfig, options: DataOptions, master: str | None, ratings: str | None
+) -> _Spark:
+    """Refuse Spark options without --engine spark, and a missing pyspark or Java, before any data load."""
+    from bookrec.errors import ConfigError
+
+    if config.engine != "spark":
+        if master is not None or ratings is not None:
+            flag = "--spark-master" if master is not None else "--spark-ratings"
+            raise ConfigError(f"{flag} needs --engine spark")
+        return _Spark(options, master)
+    if ratings is not None and options.given:
+        raise ConfigError("--spark-ratings replaces --data and --ratings; give one of them")
+    from bookrec.engines.spark import check_available
+
+    check_available()
+    return _Spark(options, master)
 
 
 @contextlib.contextmanager
@@ -362,5 +443,6 @@ def _metrics(result: TrainResult, folder: Path) -> dict[str, Any]:
         "bs": result.metrics["bs"],
         "n_train": result.metrics["n_train"],
         "n_valid": result.metrics["n_valid"],
+        "regularization": result.metrics.get("regularization"),
         "out": str(folder),
     }

@@ -3,6 +3,8 @@
 - ``sgd``: a compiled per-rating SGD kernel (numba) for the dot model: the default, seconds on a CPU.
 - ``torch``: mini-batches, AdamW and a one-cycle schedule (the blog's recipe) for any model's torch module,
   on CUDA or MPS when present.
+- ``spark``: Spark MLlib's ALS for the dot model (and the ranking model), on a cluster or locally; it fits
+  whole, not epoch by epoch, so ``train`` hands it the run (:func:`bookrec.engines.spark.train_spark`).
 
 Each lives in its own module, imported only when it trains; this package itself imports neither torch nor
 numba, so settings can be checked cheaply.
@@ -18,10 +20,28 @@ if TYPE_CHECKING:
     from bookrec.data import Dataset
     from bookrec.engines.base import Engine, OnBatch
 
-__all__ = ["ENGINE_OPTIMIZERS", "create_engine"]
+__all__ = ["ENGINE_DEFAULTS", "ENGINE_MODELS", "ENGINE_OPTIMIZERS", "create_engine"]
 
-ENGINE_OPTIMIZERS: dict[str, tuple[str, ...]] = {"sgd": ("rmsprop", "sgd"), "torch": ("adamw",)}
+ENGINE_OPTIMIZERS: dict[str, tuple[str, ...]] = {
+    "sgd": ("rmsprop", "sgd"),
+    "torch": ("adamw",),
+    "spark": ("als",),
+}
 """Each engine's optimizers; the first is its default."""
+
+ENGINE_MODELS: dict[str, tuple[str, ...]] = {"spark": ("dot",)}
+"""Engines that train model kinds from outside (no torch module steps): the kinds each trains."""
+
+# Spark's ALS: n_factors is MLlib's rank, epochs its sweeps, wd its regParam (scaled by each reader's and
+# book's rating count, "ALS-WR"), also the ridge of the driver's Gauss-Newton refinement; lr is unused.
+# Chosen on planted test data (tests/test_spark.py): with that L2 ridge a rank far above the data's overfits
+# whatever the loss: refined to convergence, rank 32 reached 0.302, rank 8 0.296, rank 4 0.290 (the sgd
+# engine 0.283); with taste-driven reads rank 8 0.343, rank 16 0.368. Logit fit alone, one round: regParam
+# 0.01 0.372, 0.02 0.341, 0.05 0.329, 0.1 0.374. Goodbooks-shaped synthetic data: docs/scale.md.
+ENGINE_DEFAULTS: dict[str, dict[str, dict[str, object]]] = {
+    "spark": {"als": {"n_factors": 8, "epochs": 10, "lr": 1.0, "wd": 0.05, "bs": None}},
+}
+"""Measured defaults per (engine, optimizer) for the engines of ``ENGINE_MODELS``."""
 
 
 def create_engine(
