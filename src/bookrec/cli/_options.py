@@ -104,6 +104,13 @@ Limit = Annotated[
 ]
 
 
+SYNTHETIC_NOTE = (
+    "note: SYNTHETIC: this model learned from synthetic ratings (`bookrec synth`), not real readers'; "
+    "its answers show the method, not what readers like"
+)
+"""What every command that answers from a model says on stderr when its ratings were synthetic."""
+
+
 @dataclass(frozen=True)
 class DataOptions:
     """The data options as the user typed them (each field's type is its option, its default the option's)."""
@@ -135,9 +142,11 @@ class DataOptions:
 
     def load(self) -> Dataset:
         """Load the data set, telling stderr what the loader noted (rows dropped, scale guessed, ...)."""
+        from bookrec.cli._load_bar import load_bar
         from bookrec.data import load_dataset
 
-        dataset = load_dataset(self.source())
+        with load_bar() as progress:  # a bar on a terminal while a large file is parsed
+            dataset = load_dataset(self.source(), progress=progress)
         for note in dataset.report.notes():
             typer.echo(f"note: {note}", err=True)
         return dataset

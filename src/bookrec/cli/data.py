@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from bookrec.cli import app
 from bookrec.cli._options import DataOptions, HelpCommand, with_data_options
+from bookrec.errors import DataError
 
 
 @app.command(cls=HelpCommand)
@@ -19,6 +21,15 @@ from bookrec.cli._options import DataOptions, HelpCommand, with_data_options
 def info(
     data_options: DataOptions,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    ucsd: Annotated[
+        Path | None,
+        typer.Option(
+            "--ucsd",
+            metavar="DIR",
+            help="A folder of the UCSD Goodreads Book Graph (goodreads_interactions.csv, book_id_map.csv, "
+            "goodreads_books.json.gz, ...); --data DIR detects the layout too.",
+        ),
+    ] = None,
 ) -> None:
     """Show readers, books, ratings, the rating scale and the rating histogram of a data set.
 
@@ -29,7 +40,17 @@ def info(
       bookrec info --data goodbooks-10k.zip --limit 100000
 
       bookrec info --ratings ml/ratings.csv --user-col userId --item-col movieId
+
+      bookrec info --ucsd goodreads/                 # ratings, and rating-0 rows as shelf events
     """
+    if ucsd is not None:
+        from bookrec.data.ucsd import is_ucsd_folder
+
+        if data_options.given:
+            raise DataError("give either --ucsd or --data/--ratings, not both")
+        if not is_ucsd_folder(ucsd):
+            raise DataError(f"{ucsd}: no goodreads_interactions.csv here (expected the UCSD Goodreads files)")
+        data_options = replace(data_options, data=ucsd)
     dataset = data_options.load()
     summary = dataset.summary()
     if as_json:
@@ -41,7 +62,9 @@ def info(
     overview.add_row("books", f"{summary['books']:,}")
     overview.add_row("ratings", f"{summary['ratings']:,}")
     if summary["to_read"]:
-        overview.add_row("wants to read", f"{summary['to_read']:,} pairs (to_read.csv; the ranking model's)")
+        overview.add_row(
+            "wants to read", f"{summary['to_read']:,} pairs ({dataset.wants_from}; the ranking model's)"
+        )
     overview.add_row("rating scale", f"{summary['rating_min']:g} to {summary['rating_max']:g}")
     overview.add_row("mean rating", f"{summary['rating_mean']:.3f}")
     overview.add_row("density", f"{summary['density']:.4%}")

@@ -84,6 +84,17 @@ def synth(
             "more bias and noise, so every model has less to learn. 0: no taste at all.",
         ),
     ] = 1.0,
+    layout: Annotated[
+        str,
+        typer.Option(
+            "--layout",
+            metavar="goodbooks|ucsd",
+            help="Files to write. goodbooks: the goodbooks-10k release's. ucsd: the UCSD Goodreads Book "
+            "Graph's (goodreads_interactions.csv with rating-0 shelf events, book_id_map.csv, "
+            "user_id_map.csv, goodreads_books.json.gz, goodreads_book_authors.json.gz), from the same draws; "
+            "`--data DIR` reads either.",
+        ),
+    ] = "goodbooks",
     progress: Annotated[
         bool | None,
         typer.Option(
@@ -116,6 +127,8 @@ def synth(
 
       bookrec synth --out /tmp/sparse --scale 1-10 --reader-tail 1 --taste-strength 0.5
 
+      bookrec synth --out /tmp/ucsd --layout ucsd --users 214000 --ratings 24000000
+
     Then use it like the real data: bookrec info --data data/synth
     """
     from bookrec.data.synth import generate_goodbooks  # numba: only when data is made
@@ -134,15 +147,19 @@ def synth(
             reader_tail=reader_tail,
             taste_strength=taste_strength,
             progress=report_progress,
+            layout=layout.strip(),
         )
     kind = "real goodbooks books" if report.real_books else "placeholder books"
     typer.echo(
         f"Wrote {report.n_ratings:,} SYNTHETIC ratings by {report.n_users:,} readers of {report.n_books:,} "
         f"{kind} (seed {report.seed}) to {report.out_dir}"
     )
-    typer.echo(
-        f"  plus {report.n_to_read:,} to-read pairs and {report.n_book_tags:,} book tags; see README.txt"
-    )
+    if report.layout == "ucsd":
+        typer.echo(f"  plus {report.n_to_read:,} shelf events (rating 0), in the UCSD layout; see README.txt")
+    else:
+        typer.echo(
+            f"  plus {report.n_to_read:,} to-read pairs and {report.n_book_tags:,} book tags; see README.txt"
+        )
 
 
 def _scale_top(scale: str) -> int:

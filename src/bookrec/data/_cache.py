@@ -25,7 +25,7 @@ from bookrec.data.ids import IdMap
 from bookrec.data.sources import DataSource, _Files, _is_synthetic
 from bookrec.errors import DataError
 
-CACHE_FORMAT = 6  # books table: 3 work_id, 6 original_title; 4: to_read.csv's pairs; 5: content source_hash
+CACHE_FORMAT = 7  # books table: 3 work_id, 6 original_title, 7 genres; 4: to_read.csv's pairs; 5: hash
 """Bump when the cache layout or the parsing rules change, so old caches are never misread."""
 
 # A staging folder is named ``.{key}.{pid}.{random}`` after its writer, so that the next run can tell the
@@ -51,6 +51,7 @@ def _cache_key(source: DataSource, files: _Files) -> str:
             files.ratings if files.archive else "",
             files.books if files.archive else "",
             files.to_read if files.archive else "",
+            list(files.shelves or ()) if files.archive else [],
         ],
         "cols": [source.user_col, source.item_col, source.rating_col],
         "sep": source.sep,
@@ -97,6 +98,7 @@ def _read_cache(folder: Path) -> Dataset | None:
         synthetic=bool(meta.get("synthetic", False)),
         want_user_idx=arrays["want_user_idx"],
         want_book_idx=arrays["want_book_idx"],
+        wants_from=str(meta.get("wants_from", "to_read.csv")),
     )
 
 
@@ -131,6 +133,7 @@ def _write_cache(dataset: Dataset, folder: Path) -> None:
             "name": dataset.name,
             "source_hash": dataset.source_hash,
             "synthetic": dataset.synthetic,
+            "wants_from": dataset.wants_from,
             "report": {
                 "rows_read": dataset.report.rows_read,
                 "duplicates_dropped": dataset.report.duplicates_dropped,

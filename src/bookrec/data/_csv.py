@@ -1,4 +1,4 @@
-"""Reading a ratings CSV: pyarrow's fast multi-threaded parser, and an exact diagnosis when it fails.
+"""A CSV's header, and an exact diagnosis when pyarrow's parser fails (the parsing itself is in ``_chunks``).
 
 pyarrow's errors name neither the line nor the field, so after a failure ``_diagnose`` scans the file again
 with the standard csv module, slowly but exactly, and names the first line and field at fault.
@@ -9,10 +9,6 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-
-import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from bookrec.errors import DataError
 
@@ -38,66 +34,6 @@ def _header(raw: bytes | Path, label: str, sep: str, encoding: str) -> list[str]
     if not line.strip():
         raise DataError(f"{label}: the file is empty; expected a header line and one rating per line")
     return next(csv.reader([line], delimiter=sep))
-
-
-def _read_ratings(
-    raw: bytes | Path, label: str, cols: tuple[str, str, str], sep: str, encoding: str, limit: int | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The (reader id, book id, rating) columns ``cols`` of a ratings CSV, in file order.
-
-    Raises:
-        DataError: One line naming the file, and the line and field at fault where there is one.
-    """
-    header = _header(raw, label, sep, encoding)
-    missing = [c for c in cols if c not in header]
-    if missing:
-        found = ", ".join(header) if len(header) > 1 else f"{header[0]!r} (is --sep right?)"
-        raise DataError(
-            f"{label}: no column {missing[0]!r}; the header has {found}; expected {','.join(cols)} "
-            "(name other columns with --user-col, --item-col, --rating-col)"
-        )
-    source = pa.BufferReader(raw) if isinstance(raw, bytes) else str(raw)
-    try:
-        table = pacsv.read_csv(
-            source,
-            read_options=pacsv.ReadOptions(encoding=encoding, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(delimiter=sep),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=list(cols), column_types={cols[2]: pa.float64()}, strings_can_be_null=True
-            ),
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as error:
-        raise _diagnose(raw, label, cols, sep, encoding, error) from None
-    if limit is not None:
-        table = table.slice(0, limit)
-    if table.num_rows == 0:
-        raise DataError(f"{label}: has a header but no ratings")
-    for col in cols:
-        column = table.column(col)
-        if column.null_count:
-            row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
-            raise DataError(f"{label}, line {row + 2}: field {col!r} is empty")
-    values = table.column(cols[2]).to_numpy()
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"{label}, line {row + 2}: field {cols[2]!r} is {values[row]}, expected a finite number"
-        )
-    return _ids(table, cols[0], label), _ids(table, cols[1], label), values
-
-
-def _ids(table: pa.Table, col: str, label: str) -> np.ndarray:
-    column = table.column(col)
-    if pa.types.is_integer(column.type):
-        return column.to_numpy().astype(np.int64, copy=False)
-    if pa.types.is_floating(column.type):
-        values = column.to_numpy()
-        if np.all(values == np.round(values)):
-            return values.astype(np.int64)
-        row = int(np.flatnonzero(values != np.round(values))[0])
-        raise DataError(f"{label}, line {row + 2}: field {col!r} is {values[row]}, expected an id")
-    return column.cast(pa.string()).to_numpy(zero_copy_only=False).astype(str)
 
 
 def _diagnose(

@@ -14,6 +14,7 @@ import pyarrow.csv as pa_csv
 
 from bookrec._files import replace_folder
 from bookrec.data._synthetic import FILE_COLUMNS, SCALE_LINE, SYNTHETIC_MARKER, SYNTHETIC_README
+from bookrec.data.ucsd import UCSD_FILES
 from bookrec.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ def _check_out_dir(out_dir: Path) -> None:
     entries = {p.name for p in out_dir.iterdir()}
     if not entries:
         return
-    ours = entries <= {*FILE_COLUMNS, SYNTHETIC_README} and SYNTHETIC_README in entries
+    ours = entries <= {*FILE_COLUMNS, *UCSD_FILES, SYNTHETIC_README} and SYNTHETIC_README in entries
     if ours:
         try:
             with open(out_dir / SYNTHETIC_README, encoding="utf-8") as handle:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bookrec.data._csv import _header
+from bookrec.data.genres import genre_column
 from bookrec.data.ids import IdMap
 from bookrec.errors import DataError
 
@@ -39,10 +40,12 @@ BOOK_COLUMNS = [
     "goodreads_url",
     "work_id",
     "original_title",
+    "genres",
 ]
 """The columns of ``Dataset.books_table``, in order. ``work_id`` ("" when unknown) ties the editions of one
 work together, so that a reader who liked one is not offered another; ``original_title`` ("" when unknown)
-lets the title search find "Le Petit Prince"."""
+lets the title search find "Le Petit Prince"; ``genres`` ("fantasy;young-adult", "" when unknown) comes from
+goodbooks' shelves (see ``genres``) or a books file's own genres column."""
 
 # Column names other well-known data sets use, tried in order when reading a books file.
 _ID_COLUMNS = ("book_id", "movieId", "ISBN", "item_id", "itemId", "id")
@@ -148,6 +151,8 @@ def _books_for(book_map: IdMap, counts: np.ndarray, books: pd.DataFrame | None) 
     table["work_id"] = "" if work is None else _id_text(work)
     original_title = _pick(meta, ("original_title",))
     table["original_title"] = "" if original_title is None else _text(original_title)
+    shelved = _pick(meta, ("genres",))
+    table["genres"] = "" if shelved is None else genre_column(shelved.astype(object).where(shelved.notna()))
     unknown = int(n - found.sum()) if books is not None else 0
     return table[BOOK_COLUMNS], unknown
 

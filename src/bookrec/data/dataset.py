@@ -64,6 +64,8 @@ class Dataset:
         want_user_idx: Reader position of each "wants to read" pair (goodbooks' to_read.csv; int32, often
             empty): reads still to come, which the ranking model learns from beside the ratings.
         want_book_idx: Book position of each "wants to read" pair (int32).
+        wants_from: Where the "wants to read" pairs came from, for people: goodbooks' to_read.csv, or a UCSD
+            Goodreads folder's shelf events (books shelved or read without a rating).
     """
 
     user_idx: np.ndarray
@@ -80,6 +82,7 @@ class Dataset:
     synthetic: bool = False
     want_user_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     want_book_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    wants_from: str = "to_read.csv"
 
     @property
     def n_users(self) -> int:
@@ -129,6 +132,7 @@ class Dataset:
             "synthetic": self.synthetic,
             "source_hash": self.source_hash,
             "to_read": int(self.want_user_idx.shape[0]),
+            "to_read_from": self.wants_from,
         }
 
     @classmethod
@@ -175,7 +179,7 @@ def content_hash(
         digest.update(len(ids).to_bytes(8, "little"))
         digest.update("\x1f".join(map(str, ids.tolist())).encode("utf-8", "surrogatepass"))
     for part, dtype in ((user_idx, np.int32), (book_idx, np.int32), (rating, np.float32)):
-        digest.update(np.ascontiguousarray(part, dtype=dtype).tobytes())
+        digest.update(memoryview(np.ascontiguousarray(part, dtype=dtype)))  # no copy of the bytes
     return digest.hexdigest()
 
 
@@ -188,16 +192,30 @@ def _assemble(
     name: str,
 ) -> Dataset:
     """Factorize ids, drop duplicate pairs (keeping the last), attach the books table, hash the content."""
-    rows_read = int(values.shape[0])
     user_map, user_idx = IdMap.factorize(users)
     book_map, book_idx = IdMap.factorize(items)
-    pair = user_idx.astype(np.int64) * max(1, len(book_map)) + book_idx
-    repeated = pd.Series(pair).duplicated(keep="last").to_numpy()
-    n_duplicates = int(repeated.sum())
-    if n_duplicates:
-        keep = ~repeated
+    return _assemble_positions(user_map, user_idx, book_map, book_idx, values, scale, books, name)
+
+
+def _assemble_positions(
+    user_map: IdMap,
+    user_idx: np.ndarray,
+    book_map: IdMap,
+    book_idx: np.ndarray,
+    values: np.ndarray,
+    scale: tuple[float, float],
+    books: pd.DataFrame | None,
+    name: str,
+) -> Dataset:
+    """``_assemble`` after the ids became positions (the chunked reader's output): duplicates, books, hash."""
+    rows_read = int(values.shape[0])
+    keep = _last_of_each_pair(user_idx, book_idx, len(book_map))
+    n_duplicates = 0 if keep is None else int(rows_read - np.count_nonzero(keep))
+    if keep is not None:
         user_idx, book_idx, values = user_idx[keep], book_idx[keep], values[keep]
-    counts = np.bincount(book_idx, minlength=len(book_map))
+    counts = np.zeros(len(book_map), dtype=np.int64)
+    for start in range(0, book_idx.shape[0], 1 << 22):  # bincount copies its input to int64: in slices
+        counts += np.bincount(book_idx[start : start + (1 << 22)], minlength=len(book_map))
     table, unknown = _books_for(book_map, counts, books)
     user_idx = np.ascontiguousarray(user_idx, dtype=np.int32)
     book_idx = np.ascontiguousarray(book_idx, dtype=np.int32)
@@ -215,3 +233,43 @@ def _assemble(
         source_hash=content_hash(user_map, book_map, user_idx, book_idx, rating),
         report=LoadReport(rows_read=rows_read, duplicates_dropped=n_duplicates, unknown_books=unknown),
     )
+
+
+def _last_of_each_pair(user_idx: np.ndarray, book_idx: np.ndarray, n_books: int) -> np.ndarray | None:
+    """Which rows to keep so that each (reader, book) pair keeps its last rating; None when none repeats.
+
+    Sorting one key per rating finds repeats in 4 or 8 bytes a rating (a hash table of the pairs, as
+    ``pandas.duplicated`` builds, took several times that); only the rows of repeated pairs are looked at
+    again, in file order.
+    """
+    if user_idx.shape[0] < 2:
+        return None
+    n_users = int(user_idx.max()) + 1
+    # 4 bytes a key where every pair fits (goodbooks: 53,424 x 10,000), 8 otherwise
+    dtype = np.uint32 if n_users * max(1, n_books) <= np.iinfo(np.uint32).max else np.int64
+    pair = user_idx.astype(dtype)
+    pair *= dtype(max(1, n_books))
+    np.add(pair, book_idx, out=pair, casting="unsafe")  # in place: no second array of keys
+    pair.sort()
+    step = 1 << 22  # compared a slice at a time: no array of a flag per rating
+    windows = (pair[start : start + step + 1] for start in range(0, pair.shape[0] - 1, step))
+    keys = np.unique(np.concatenate([w[1:][w[1:] == w[:-1]] for w in windows]))
+    del pair
+    if keys.size == 0:
+        return None
+
+    def pair_of(rows: slice | np.ndarray) -> np.ndarray:
+        return (user_idx[rows].astype(np.int64) * max(1, n_books) + book_idx[rows]).astype(dtype)
+
+    rows_of_keys = np.concatenate(
+        [
+            np.flatnonzero(np.isin(pair_of(slice(start, start + step)), keys)) + start
+            for start in range(0, user_idx.shape[0], step)
+        ]
+    )
+    key = pair_of(rows_of_keys)
+    _, last_from_end = np.unique(key[::-1], return_index=True)
+    keep = np.ones(user_idx.shape[0], dtype=bool)
+    keep[rows_of_keys] = False
+    keep[rows_of_keys[::-1][last_from_end]] = True
+    return keep

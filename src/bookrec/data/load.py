@@ -17,16 +17,19 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from bookrec.data._cache import CACHE_FORMAT, _cache_key, _read_cache, _write_cache
-from bookrec.data._csv import _read_ratings
+from bookrec.data._chunks import LoadProgress, read_ratings_chunked
 from bookrec.data._synthetic import SYNTHETIC_MARKER, recorded_scale
 from bookrec.data.books import BOOK_COLUMNS, GOODREADS_BOOK_URL, _read_books
-from bookrec.data.dataset import Dataset, LoadReport, _assemble, _format_value
+from bookrec.data.dataset import Dataset, LoadReport, _assemble_positions
+from bookrec.data.genres import read_genres
 from bookrec.data.paths import dataset_cache_dir
 from bookrec.data.sources import GOODBOOKS_SCALE, DataSource, _Files, _is_synthetic, _resolve
+from bookrec.data.ucsd import is_ucsd_folder, load_ucsd
 from bookrec.errors import DataError
 
 __all__ = [
@@ -43,19 +46,26 @@ __all__ = [
 
 
 def load_dataset(
-    source: DataSource | str | os.PathLike[str] | None = None, *, use_cache: bool = True
+    source: DataSource | str | os.PathLike[str] | None = None,
+    *,
+    use_cache: bool = True,
+    progress: LoadProgress | None = None,
 ) -> Dataset:
     """Load ratings and book metadata into a ``Dataset``.
 
     Args:
         source: A DataSource, a goodbooks-10k folder or zip path, or None for the downloaded copy.
         use_cache: Read and write the columnar cache (on by default; off re-parses the CSV).
+        progress: Called as the ratings file is parsed, ``progress(done, total)`` (see ``LoadProgress``);
+            not called when the cache answers.
 
     Raises:
         DataError: One line naming the file, row and field at fault.
     """
     if not isinstance(source, DataSource):
         source = DataSource(path=Path(source) if source is not None else None)
+    if is_ucsd_folder(source.path):  # the UCSD Goodreads layout: goodreads_interactions.csv and its JSON
+        return load_ucsd(source, use_cache=use_cache, progress=progress)
     files = _resolve(source)
     key = _cache_key(source, files)
     cache = dataset_cache_dir() / key
@@ -63,13 +73,13 @@ def load_dataset(
         cached = _read_cache(cache)
         if cached is not None:
             return cached
-    dataset = _parse(source, files)
+    dataset = _parse(source, files, progress)
     if use_cache:
         _write_cache(dataset, cache)
     return dataset
 
 
-def _parse(source: DataSource, files: _Files) -> Dataset:
+def _parse(source: DataSource, files: _Files, progress: LoadProgress | None = None) -> Dataset:
     cols = (
         ("user_id", "book_id", "rating")
         if source.is_goodbooks
@@ -81,27 +91,42 @@ def _parse(source: DataSource, files: _Files) -> Dataset:
     )
     label = files.label(files.ratings)
     raw = files.open_bytes(files.ratings)
-    users, items, values = _read_ratings(raw, label, cols, source.sep, source.encoding, source.limit)
     if source.is_goodbooks and source.rating_scale is None:
         # A `bookrec synth --scale 1-10` folder records its scale in README.txt; goodbooks' 1-5 otherwise.
         source = replace(source, rating_scale=recorded_scale(files.ratings, files.archive))
-    scale = _rating_scale(source, values, label, cols[2])
+    scale = source.rating_scale or (GOODBOOKS_SCALE if source.is_goodbooks else None)
+    parsed = read_ratings_chunked(
+        raw, label, cols, source.sep, source.encoding, source.limit, scale, progress=progress
+    )
+    del raw
     books = None
     if files.books is not None:
         id_col = "book_id" if source.is_goodbooks else source.item_col
         books = _read_books(files.open_bytes(files.books), files.label(files.books), id_col, source)
+        if files.shelves is not None and "goodreads_book_id" in books:
+            books = books.assign(genres=_shelved_genres(files, books["goodreads_book_id"]))
     name = str(
         files.archive or (Path(files.ratings) if not source.is_goodbooks else Path(files.ratings).parent)
     )
     if source.limit is not None:
         name += f" (first {source.limit:,} ratings)"
-    dataset = _assemble(users, items, values, scale, books, name)
+    dataset = _assemble_positions(
+        parsed.users, parsed.user_idx, parsed.books, parsed.book_idx, parsed.rating, parsed.scale, books, name
+    )
+    del parsed
     dataset = replace(dataset, synthetic=_is_synthetic(files))
     if files.to_read is not None:
         raw_wants = files.open_bytes(files.to_read)
         want_user, want_book = _read_wants(raw_wants, files.label(files.to_read), dataset)
         dataset = replace(dataset, want_user_idx=want_user, want_book_idx=want_book)
     return dataset
+
+
+def _shelved_genres(files: _Files, goodreads_ids: pd.Series) -> list[str]:
+    """Each books.csv row's genres, from tags.csv and book_tags.csv (keyed by goodreads_book_id)."""
+    tags, shelved = files.shelves or ("", "")
+    raw_tags, raw_shelved = files.open_bytes(tags), files.open_bytes(shelved)
+    return read_genres(raw_tags, files.label(tags), raw_shelved, files.label(shelved), goodreads_ids)
 
 
 def _read_wants(raw: bytes | Path, label: str, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -132,20 +157,3 @@ def _read_wants(raw: bytes | Path, label: str, dataset: Dataset) -> tuple[np.nda
     pair = pair[~np.isin(pair, rated, assume_unique=False)]
     n_books = max(1, dataset.n_books)
     return (pair // n_books).astype(np.int32), (pair % n_books).astype(np.int32)
-
-
-def _rating_scale(source: DataSource, values: np.ndarray, label: str, col: str) -> tuple[float, float]:
-    if source.rating_scale is not None:
-        scale = source.rating_scale
-    elif source.is_goodbooks:
-        scale = GOODBOOKS_SCALE
-    else:
-        return (float(values.min()), float(values.max()))
-    outside = (values < scale[0]) | (values > scale[1])
-    if outside.any():
-        row = int(np.flatnonzero(outside)[0])
-        raise DataError(
-            f"{label}, line {row + 2}: field {col!r} is {_format_value(values[row])}, "
-            f"outside the rating scale {_format_value(scale[0])}-{_format_value(scale[1])}"
-        )
-    return (float(scale[0]), float(scale[1]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bookrec.data._synthetic import SYNTHETIC_MARKER, SYNTHETIC_README
@@ -17,6 +17,8 @@ GOODBOOKS_SCALE = (1.0, 5.0)
 """goodbooks-10k's rating scale: 1 to 5 stars."""
 TO_READ_FILE = "to_read.csv"
 """goodbooks-10k's "wants to read" shelf (user_id, book_id), beside ratings.csv: a read still to come."""
+SHELF_FILES = ("tags.csv", "book_tags.csv")
+"""goodbooks-10k's shelves (tag_id, tag_name; goodreads_book_id, tag_id, count): where genres come from."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class _Files:
     archive: Path | None = None
     hashed: tuple[Path, ...] = ()
     to_read: str | None = None
+    shelves: tuple[str, str] | None = None  # tags.csv and book_tags.csv, when both are there
 
     def label(self, member: str) -> str:
         return f"{self.archive.name}:{member}" if self.archive else Path(member).name
@@ -145,10 +148,18 @@ def _resolve(source: DataSource) -> _Files:
         if not books.is_file():
             raise DataError(f"{path}: has ratings.csv but no books.csv beside it (expected goodbooks-10k)")
         to_read = ratings.parent / TO_READ_FILE
+        found = _Files(str(ratings), str(books), None, (ratings, books))
         if to_read.is_file():
-            return _Files(str(ratings), str(books), None, (ratings, books, to_read), str(to_read))
-        return _Files(str(ratings), str(books), None, (ratings, books))
+            found = _Files(str(ratings), str(books), None, (ratings, books, to_read), str(to_read))
+        return _with_shelves(found, [ratings.parent / name for name in SHELF_FILES])
     return _zip_files(path)
+
+
+def _with_shelves(files: _Files, shelves: list[Path]) -> _Files:
+    """``files`` with the shelves' two files (hashed too) when both are in the folder."""
+    if not all(path.is_file() for path in shelves):
+        return files
+    return replace(files, hashed=files.hashed + tuple(shelves), shelves=(str(shelves[0]), str(shelves[1])))
 
 
 def _require_file(path: Path, what: str) -> None:
@@ -184,7 +195,9 @@ def _zip_files(path: Path) -> _Files:
     if books not in names:
         raise DataError(f"{path}: the zip has {ratings} but no {books} beside it")
     to_read = ratings[: -len("ratings.csv")] + TO_READ_FILE
-    return _Files(ratings, books, path, (path,), to_read if to_read in names else None)
+    tags, book_tags = (ratings[: -len("ratings.csv")] + name for name in SHELF_FILES)
+    shelves = (tags, book_tags) if tags in names and book_tags in names else None
+    return _Files(ratings, books, path, (path,), to_read if to_read in names else None, shelves)
 
 
 def _is_synthetic(files: _Files) -> bool:

@@ -60,6 +60,7 @@ from bookrec.data._synth_books import (
 )
 from bookrec.data._synth_files import _check_out_dir, _publish, _readme, _write_ints
 from bookrec.data._synth_model import PlantedModel, _draw_pairs, _plant, _stars
+from bookrec.data._synth_ucsd import ucsd_readme, write_ucsd
 from bookrec.data._synthetic import (
     BOOK_COLUMNS,
     FILE_COLUMNS,
@@ -153,6 +154,8 @@ class SynthReport:
         rating_max: The top of the rating scale: 5 (stars) or 10 (points).
         reader_tail: How long the tail of light readers is (0: goodbooks' spread).
         taste_strength: How much of the planted taste the ratings carry (1: goodbooks-like).
+        layout: The files written: "goodbooks" (ratings.csv, ...) or "ucsd" (goodreads_interactions.csv, ...;
+            then n_to_read counts the rating-0 shelf events).
     """
 
     out_dir: Path
@@ -168,6 +171,11 @@ class SynthReport:
     rating_max: int = 5
     reader_tail: float = 0.0
     taste_strength: float = 1.0
+    layout: str = "goodbooks"
+
+
+LAYOUTS = ("goodbooks", "ucsd")
+"""The file layouts ``generate_goodbooks`` writes: goodbooks-10k's, or the UCSD Goodreads Book Graph's."""
 
 
 def plant_model(
@@ -325,6 +333,7 @@ def generate_goodbooks(
     reader_tail: float = 0.0,
     taste_strength: float = 1.0,
     progress: SynthProgress | None = None,
+    layout: str = "goodbooks",
 ) -> SynthReport:
     """Write a goodbooks-shaped folder whose ratings are SYNTHETIC, drawn from a planted model.
 
@@ -347,6 +356,9 @@ def generate_goodbooks(
         reader_tail: 0..1, the tail of light readers (see ``synthesize``).
         taste_strength: 0..1, the scale of the planted taste (see ``synthesize``).
         progress: Called as each stage of drawing starts (see ``SynthProgress``); None reports nothing.
+        layout: "goodbooks" (the release's files) or "ucsd": the same draws in the UCSD Goodreads Book
+            Graph's files (goodreads_interactions.csv with rating-0 shelf events, the id maps, the books and
+            authors as gzipped JSON lines; see ``_synth_ucsd``), which ``load_dataset`` reads too.
 
     Returns:
         The sizes written.
@@ -358,6 +370,8 @@ def generate_goodbooks(
     out_dir = Path(os.path.abspath(out_dir))  # a name to put the temporary folder beside, even for '.'
     _check_sizes(n_users, n_books, n_ratings, seed)
     _check_knobs(rating_max, reader_tail, taste_strength)
+    if layout not in LAYOUTS:
+        raise ConfigError(f"The layout must be one of {', '.join(LAYOUTS)}; got {layout!r}.")
     _check_out_dir(out_dir)
     if books_csv is not None:
         _read_books_csv(Path(books_csv), n_books)  # fail on a bad file before the long part
@@ -376,11 +390,14 @@ def generate_goodbooks(
     tmp = out_dir.parent / f".{out_dir.name}.synth-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
-        _write_ints(tmp / "ratings.csv", data.ratings)
-        _write_ints(tmp / "to_read.csv", data.to_read)
-        _write_ints(tmp / "book_tags.csv", data.book_tags)
-        data.books.to_csv(tmp / "books.csv", index=False, lineterminator="\n", encoding="utf-8")
-        data.tags.to_csv(tmp / "tags.csv", index=False, lineterminator="\n", encoding="utf-8")
+        if layout == "ucsd":
+            n_interactions = write_ucsd(tmp, data)
+        else:
+            _write_ints(tmp / "ratings.csv", data.ratings)
+            _write_ints(tmp / "to_read.csv", data.to_read)
+            _write_ints(tmp / "book_tags.csv", data.book_tags)
+            data.books.to_csv(tmp / "books.csv", index=False, lineterminator="\n", encoding="utf-8")
+            data.tags.to_csv(tmp / "tags.csv", index=False, lineterminator="\n", encoding="utf-8")
         report = SynthReport(
             out_dir=out_dir,
             n_users=n_users,
@@ -398,9 +415,11 @@ def generate_goodbooks(
             rating_max=rating_max,
             reader_tail=reader_tail,
             taste_strength=taste_strength,
+            layout=layout,
         )
         books_name = Path(books_csv).name if books_csv is not None else None
-        (tmp / SYNTHETIC_README).write_text(_readme(report, books_name), encoding="utf-8")
+        readme = ucsd_readme(report, n_interactions) if layout == "ucsd" else _readme(report, books_name)
+        (tmp / SYNTHETIC_README).write_text(readme, encoding="utf-8")
         _publish(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
