@@ -228,7 +228,7 @@ def test_a_full_disk_during_save_keeps_the_old_model(good_model, monkeypatch: py
     def no_space(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(modelfile.pq, "write_table", no_space)
+    monkeypatch.setattr(modelfile, "_write_table", no_space)  # the metadata tables, after the weights
     with pytest.raises(ModelFileError, match="No space left on device"):
         recommender.save(folder)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

@@ -22,7 +22,7 @@ def saved(planted_model, tmp_path: Path) -> tuple[Recommender, Path]:
 
 def test_round_trip_answers_the_same(saved) -> None:
     recommender, folder = saved
-    assert sorted(p.name for p in folder.iterdir()) == ["books.parquet", MANIFEST, "users.parquet", WEIGHTS]
+    assert sorted(p.name for p in folder.iterdir()) == ["books.arrow", MANIFEST, "users.arrow", WEIGHTS]
     loaded = Recommender.load(folder)
     # Weights are stored as float32: the same books in the same order, scores equal to float32 precision.
     for ask in (
@@ -36,8 +36,9 @@ def test_round_trip_answers_the_same(saved) -> None:
         assert [b.score for b in after] == pytest.approx([b.score for b in before], rel=1e-5)
     assert np.array_equal(loaded.users.ids, recommender.users.ids)
     manifest = json.loads((folder / MANIFEST).read_text())
-    assert manifest["format_version"] == 1 and manifest["model"]["kind"] == "dot"
-    assert set(manifest["files"]) == {"books.parquet", "users.parquet", WEIGHTS}
+    assert manifest["format_version"] == 2 and manifest["model"]["kind"] == "dot"
+    assert set(manifest["files"]) == {"books.arrow", "users.arrow", WEIGHTS}
+    assert all(value.startswith("xxh3_128:") for value in manifest["files"].values())
 
 
 def test_no_pickle_in_the_folder(saved) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from bookrec.data.genres import genre_names, normalize_genre
 from bookrec.data.ids import IdMap
-from bookrec.errors import UnknownBookError
+from bookrec.errors import BookrecError, UnknownBookError, UnknownGenreError
 from bookrec.results import BookRef, BookResult, TitleMatch
 from bookrec.titles import TitleIndex
 
@@ -35,6 +37,8 @@ class Catalog:
         self.titles = TitleIndex(books_table)
         self.n_ratings = books_table["n_ratings"].to_numpy(dtype=np.int64)
         self._editions: _Editions | None = None
+        self._genres: _Genres | None = None
+        self._fields: _Fields | None = None
 
     def position(self, book: BookRef) -> int:
         """Resolve a book given by id or title to its position (see ``match``).
@@ -75,17 +79,26 @@ class Catalog:
         return [self._found(query, hit.book_idx, hit.score, hit.matched_on)[1] for hit in hits]
 
     def _found(self, query: str, position: int, score: float, matched_on: str) -> tuple[int, TitleMatch]:
-        year = self.table["year"].iat[position] if "year" in self.table else None
+        fields = self._rows()
         return position, TitleMatch(
             query=query,
             book_id=self.books.id_of(position),
-            title=str(self.table["title"].iat[position]),
-            authors=str(self.table["authors"].iat[position]),
-            year=None if year is None or pd.isna(year) else int(year),
+            title=fields["title"][position],
+            authors=fields["authors"][position],
+            year=fields["year"][position],
             ratings_count=int(self.titles.popularity[position]),
             score=float(score),
             matched_on=matched_on,
         )
+
+    def _rows(self) -> _Fields:
+        """The shown columns, by position: Python lists made once on a catalogue of up to ``_EAGER_ROWS``
+        books (a 200-book list looked each book up in pandas rows, about 0.5 ms a book, a fifth of the
+        page's time); above it each book's values read when first shown (the lists took 3.6 s at a million
+        books, on the first answer)."""
+        if self._fields is None:
+            self._fields = _Fields(self.table, self.n_ratings)
+        return self._fields
 
     def id_position(self, book_id: object) -> int:
         """The position of a book id.
@@ -100,28 +113,80 @@ class Catalog:
 
     def title(self, position: int) -> str:
         """Display title."""
-        return str(self.table["title"].iat[position])
+        return self._rows()["title"][position]
 
     def result(
         self, position: int, score: float, because: Sequence[str] = (), match: float | None = None
     ) -> BookResult:
         """The book at ``position`` as an answer, with ``score``, the reasons given and its match."""
-        row = self.table.iloc[position]
-        year = row["year"]
-        average = row["average_rating"]
+        fields = self._rows()
         return BookResult(
             book_id=self.books.id_of(position),
-            title=str(row["title"]),
-            authors=str(row["authors"]),
-            year=None if pd.isna(year) else int(year),
+            title=fields["title"][position],
+            authors=fields["authors"][position],
+            year=fields["year"][position],
             score=float(score),
-            average_rating=None if pd.isna(average) else float(average),
-            n_ratings=int(row["n_ratings"]),
-            image_url=str(row["image_url"]),
-            goodreads_url=str(row["goodreads_url"]),
+            average_rating=fields["average_rating"][position],
+            n_ratings=fields["n_ratings"][position],
+            image_url=fields["image_url"][position],
+            goodreads_url=fields["goodreads_url"][position],
             because=tuple(because),
             match=None if match is None else float(match),
+            genres=self.genres_of(position),
         )
+
+    def works(self) -> np.ndarray:
+        """Each book's work (a number; -1 when unknown): the editions of one work share it."""
+        if self._editions is None:
+            self._editions = _Editions(self.table)
+        return self._editions.work
+
+    def genres_of(self, position: int) -> tuple[str, ...]:
+        """The genres of the book at ``position``, most-shelved first."""
+        if self._genres is not None:
+            return self._genres.of(position)
+        # One book's cell: every answer shows its books' genres, and indexing all of them first cost the
+        # first answer 8 s on 2.36 million books.
+        return genre_names(self.table["genres"].iat[position]) if "genres" in self.table else ()
+
+    def genre_counts(self) -> dict[str, int]:
+        """Every genre the books carry and how many books carry it, the most common first."""
+        return dict(self._genre_index().counts)
+
+    def genre_mask(self, genres: Iterable[str]) -> np.ndarray | None:
+        """Which books carry any of ``genres`` (a boolean per position); None when no genre is given.
+
+        Raises:
+            UnknownGenreError: A genre no book carries (with the closest names).
+            BookrecError: The books carry no genres at all (the data had no shelves).
+        """
+        wanted = [str(g) for g in genres if str(g).strip()]
+        if not wanted:
+            return None
+        index = self._genre_index()
+        if not index.counts:
+            raise BookrecError(
+                "this model's books have no genres (its data had no tags.csv and book_tags.csv, or it was "
+                "trained before bookrec read them): retrain it on goodbooks-10k to filter by genre"
+            )
+        mask = np.zeros(len(self.books), dtype=bool)
+        for genre in wanted:
+            name = normalize_genre(genre)
+            books = index.mask(name)
+            if books is None:
+                known = [known_name for known_name, _ in index.counts]
+                close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+                raise UnknownGenreError(
+                    f"no genre {genre!r} in this model ({len(known)} genres: see `bookrec explore genres`).",
+                    close or known[:5],
+                )
+            mask |= books
+        return mask
+
+    def _genre_index(self) -> _Genres:
+        if self._genres is None:
+            self._genres = _Genres(self.table)
+        return self._genres
 
     def editions_of(self, positions: np.ndarray) -> np.ndarray:
         """Other editions, box sets and omnibuses of the works at ``positions`` (positions, excluding them).
@@ -134,38 +199,151 @@ class Catalog:
         return self._editions.of(np.asarray(positions, dtype=np.int64))
 
 
+_EAGER_ROWS = 200_000
+_NUMBERS: dict[str, type] = {"year": int, "average_rating": float}  # None where missing
+
+
+class _Fields:
+    """Each shown column's value by position: ``fields["title"][position]`` (see ``Catalog._rows``)."""
+
+    def __init__(self, table: pd.DataFrame, n_ratings: np.ndarray) -> None:
+        self._table = table
+        self._n_ratings = n_ratings
+        self._columns: dict[str, list] = {}
+        self._eager = len(table) <= _EAGER_ROWS
+
+    def __getitem__(self, name: str) -> _Fields._Column:
+        return _Fields._Column(self, name)
+
+    def value(self, name: str, position: int) -> object:
+        if self._eager:
+            if name not in self._columns:
+                self._columns[name] = [self._convert(name, v) for v in self._raw(name).tolist()]
+            return self._columns[name][position]
+        return self._convert(name, self._raw(name).iat[position])
+
+    def _raw(self, name: str) -> pd.Series:
+        if name == "n_ratings":
+            return pd.Series(self._n_ratings)
+        if name in self._table:
+            return self._table[name]
+        default = "" if name in ("image_url", "goodreads_url") else None
+        return pd.Series([default] * len(self._table), dtype=object)
+
+    def _convert(self, name: str, value: object) -> object:
+        if name in _NUMBERS:
+            return None if pd.isna(value) else _NUMBERS[name](value)
+        if name == "n_ratings":
+            return int(value)
+        return str(value)
+
+    class _Column:
+        def __init__(self, fields: _Fields, name: str) -> None:
+            self._fields, self._name = fields, name
+
+        def __getitem__(self, position: int) -> object:
+            return self._fields.value(self._name, int(position))
+
+
 class _Editions:
-    """Work and series keys of every book, for finding editions and omnibuses of liked books."""
+    """Work and series keys of the books, for finding editions and omnibuses of liked books.
+
+    Made on the first list that leaves editions out, with column operations (Arrow's, on the table's
+    strings): only titles with a series note ("#") are parsed and only omnibus titles split into words, so
+    2.36 million books take about a second, not the 11 s a pass in Python over every title took.
+    """
 
     def __init__(self, table: pd.DataFrame) -> None:
         n = len(table)
-        work = table["work_id"].astype(str).str.strip() if "work_id" in table else pd.Series([""] * n)
-        codes, _ = pd.factorize(work.where(work != "", None), use_na_sentinel=True)
+        if "work_id" in table:
+            work = table["work_id"].astype(str).str.strip()
+            codes, uniques = pd.factorize(work, use_na_sentinel=True)
+            codes = np.asarray(codes, dtype=np.int64)
+            empty = np.flatnonzero(np.asarray(uniques) == "")
+            if empty.size:
+                codes[codes == empty[0]] = -1
+        else:
+            codes = np.full(n, -1, dtype=np.int64)
         self.work = codes  # -1: unknown
+        # Positions grouped by work: the editions of a work in one binary search, not a pass over every book.
+        self._by_work = np.argsort(codes, kind="stable")
+        self._sorted_work = codes[self._by_work]
         titles = table["title"].astype(str)
-        notes = titles.str.extract(_SERIES_NOTE)
-        self.series = [" ".join(_words(name)) for name in notes[0].fillna("")]
-        lowered = titles.str.casefold()
-        omnibus = np.flatnonzero(
-            (notes[2].notna() | lowered.str.contains(_OMNIBUS_WORDS)).to_numpy(dtype=bool)
-        )
-        # Every run of up to 6 words of every omnibus title, so a series name finds its omnibuses in one look.
-        self.omnibus_by_words: dict[str, list[int]] = {}
-        for position in omnibus:
-            words = _words(lowered.iat[position])
-            runs = {" ".join(words[i : i + n]) for n in range(1, 7) for i in range(len(words) - n + 1)}
-            for run in runs:
-                self.omnibus_by_words.setdefault(run, []).append(int(position))
+        noted = np.flatnonzero(titles.str.contains("#", regex=False).to_numpy(dtype=bool, na_value=False))
+        notes = titles.iloc[noted].str.extract(_SERIES_NOTE)
+        # The series named in each title's note, by position (only books with a note have one).
+        self.series = {
+            int(p): key
+            for p, name in zip(noted.tolist(), notes[0].tolist(), strict=True)
+            if isinstance(name, str) and (key := " ".join(_words(name)))
+        }
+        spans = np.zeros(n, dtype=bool)
+        spans[noted] = notes[2].notna().to_numpy(dtype=bool)
+        named = titles.str.contains(_OMNIBUS_WORDS.pattern, case=False, regex=True)
+        omnibus = np.flatnonzero(spans | named.to_numpy(dtype=bool, na_value=False))
+        # Each omnibus title's words, padded with spaces: a series name is a run of its words when " name "
+        # is in it. Runs of up to 6 words count, as a series name is rarely longer.
+        self._omnibus = omnibus
+        self._omnibus_words = [f" {' '.join(_words(t))} " for t in titles.iloc[omnibus].tolist()]
+
+    def omnibuses(self, series: str) -> np.ndarray:
+        """Positions of the omnibus titles that name ``series`` (a run of their words)."""
+        if series.count(" ") >= 6:
+            return np.zeros(0, dtype=np.int64)
+        needle = f" {series} "
+        hits = [i for i, words in enumerate(self._omnibus_words) if needle in words]
+        return self._omnibus[hits].astype(np.int64)
 
     def of(self, positions: np.ndarray) -> np.ndarray:
-        found = np.zeros(len(self.work), dtype=bool)
-        works = self.work[positions]
-        if (works >= 0).any():
-            found |= np.isin(self.work, works[works >= 0])
-        for series in {self.series[p] for p in positions} - {""}:
-            found[self.omnibus_by_words.get(series, [])] = True
-        found[positions] = False
-        return np.flatnonzero(found)
+        works = np.unique(self.work[positions])
+        works = works[works >= 0]
+        lo = np.searchsorted(self._sorted_work, works, side="left")
+        hi = np.searchsorted(self._sorted_work, works, side="right")
+        found = [self._by_work[a:b] for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
+        for series in {self.series.get(int(p), "") for p in positions} - {""}:
+            found.append(self.omnibuses(series))
+        if not found:
+            return np.zeros(0, dtype=np.int64)
+        return np.setdiff1d(np.concatenate(found).astype(np.int64), positions)
+
+
+class _Genres:
+    """Each book's genres, each genre's books (a mask) and counts, from the table's ``genres`` column.
+
+    Books share few distinct cells ("fantasy;young-adult"): each distinct cell is read once and the books
+    keep its number, so 2.36 million books cost one factorisation (tenths of a second), not a Python call
+    per book (seconds, on the app's first page).
+    """
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        if "genres" in table:
+            codes, cells = pd.factorize(table["genres"], use_na_sentinel=True)
+        else:
+            codes, cells = np.full(len(table), -1), []
+        self._codes = np.asarray(codes, dtype=np.int64)
+        self._names = [genre_names(cell) for cell in list(cells)]
+        per_cell = np.bincount(self._codes[self._codes >= 0], minlength=len(self._names))
+        self._cells: dict[str, list[int]] = {}
+        for cell, names in enumerate(self._names):
+            for name in names:
+                self._cells.setdefault(name, []).append(cell)
+        counts = ((name, int(per_cell[cells].sum())) for name, cells in self._cells.items())
+        self.counts = sorted(((n, c) for n, c in counts if c > 0), key=lambda c: (-c[1], c[0]))
+        self._masks: dict[str, np.ndarray] = {}
+
+    def of(self, position: int) -> tuple[str, ...]:
+        """The genres of the book at ``position``."""
+        code = int(self._codes[position])
+        return self._names[code] if code >= 0 else ()
+
+    def mask(self, name: str) -> np.ndarray | None:
+        """Which books carry the genre (made on first use); None when none does."""
+        if name not in self._masks:
+            cells = self._cells.get(name)
+            if not cells:
+                return None
+            self._masks[name] = np.isin(self._codes, np.asarray(cells, dtype=np.int64))
+        return self._masks[name]
 
 
 def _words(text: str) -> list[str]:
