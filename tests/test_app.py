@@ -612,6 +612,67 @@ def test_hostile_titles_and_links_show_as_text_on_every_page(
     assert_inert(at, "about")
 
 
+# --- genres ----------------------------------------------------------------------------------------------
+
+GENRES = ("fantasy", "romance", "mystery", "non-fiction")
+"""The genre model's book i is of GENRES[i % 4], its taste cluster's genre."""
+
+
+@pytest.fixture(scope="module")
+def genre_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    recommender = planted_recommender(pd.read_csv(BOOKS_SAMPLE).head(120))
+    table = recommender.books_table.copy()
+    table["genres"] = [GENRES[i % N_CLUSTERS] for i in range(len(table))]
+    recommender = dataclasses.replace(recommender, books_table=table)
+    recommender.manifest.update(MANIFEST)
+    return recommender.save(tmp_path_factory.mktemp("genres") / "model")
+
+
+@pytest.fixture
+def serve_genres(genre_folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(MODEL_ENV, str(genre_folder))
+    return genre_folder
+
+
+def test_similar_books_filtered_by_genre(serve_genres: Path, cluster_of: dict[int, int]) -> None:
+    at = open_page("similar", {"book": "2"})
+    assert "romance (30)" in at.multiselect(key="similar_genres").options
+    at.multiselect(key="similar_genres").set_value(["romance"]).run()
+    assert_clean(at)
+    shown = shown_ids(at, "similar")
+    assert len(shown) == 12 and all(GENRES[cluster_of[b]] == "romance" for b in shown)
+
+
+def test_next_read_filtered_by_genre(serve_genres: Path, cluster_of: dict[int, int]) -> None:
+    at = open_page("next_read", {"liked": "2:5"})
+    at.multiselect(key="next_genres").set_value(["mystery", "fantasy"]).run()
+    assert_clean(at)
+    shown = shown_ids(at, "next")
+    assert shown and all(GENRES[cluster_of[b]] in ("mystery", "fantasy") for b in shown)
+
+
+def test_a_new_reader_starts_from_genres_and_likes_a_starter(
+    serve_genres: Path, cluster_of: dict[int, int]
+) -> None:
+    at = open_page("next_read")
+    assert "Pick a few genres" in texts(at, "caption")
+    at.multiselect(key="next_start_genres").set_value(["mystery"]).run()
+    assert_clean(at)
+    starters = shown_ids(at, "start")
+    assert len(starters) == 12 and all(GENRES[cluster_of[b]] == "mystery" for b in starters)
+    assert "for the average reader" in cards_text(at)
+    at.segmented_control(key=f"start_like_{starters[0]}").set_value("liked").run()
+    assert_clean(at)
+    assert at.query_params["liked"] == str(starters[0])
+    assert shown_ids(at, "next") and shown_ids(at, "start") == []  # the recommendations take over
+
+
+def test_a_model_without_genres_offers_no_filter(serve: Path) -> None:
+    at = open_page("similar", {"book": "2"})
+    assert "have no genres" in texts(at, "caption")
+    assert not [w for w in at.multiselect if w.key == "similar_genres"]
+
+
 # --- cards and the address -------------------------------------------------------------------------------
 
 

@@ -91,7 +91,7 @@ def test_model_defaults_to_the_last_trained(model: str) -> None:
         ),
         (["recommend", "{model}", "--user", "3", "--min-ratings", "999999"], "the most rated has"),
         (["explore", "{model}", "biases", "--min-ratings", "999999"], "lower --min-ratings"),
-        (["explore", "{model}", "nonsense"], "expected biases or map"),
+        (["explore", "{model}", "nonsense"], "expected biases, map or genres"),
         (["similar", "/nowhere/model", "The Hunger Games"], "no such model folder"),
         (["similar", "The Hunger Games"], "no trained model yet"),
     ],
@@ -154,3 +154,17 @@ def test_search_titles_for_the_app(planted_model) -> None:
     assert recommender.find_book("Le Petit Prince").book_id == 80
     assert recommender.similar("Le Petit Prince", k=2).matched[0].book_id == 80
     assert recommender.search_titles("qqqq zzzz") == []
+
+
+def test_answers_from_synthetic_ratings_say_so_on_stderr(planted_model, tmp_path: Path) -> None:
+    recommender, _ = planted_model
+    real = str(recommender.save(tmp_path / "real"))
+    manifest = dict(recommender.manifest)
+    manifest["data"] = dict(manifest.get("data") or {}) | {"synthetic": True}
+    synthetic = str(dataclasses.replace(recommender, manifest=manifest).save(tmp_path / "synthetic"))
+    for args in (["similar", "The Hunger Games", "-k", "2"], ["recommend", "--user", "1", "-k", "2"]):
+        flagged = runner.invoke(app, [args[0], synthetic, *args[1:], "--json"])
+        assert flagged.exit_code == 0 and "SYNTHETIC" in flagged.stderr
+        assert len(json.loads(flagged.stdout)) == 2  # stdout stays clean JSON
+        plain = runner.invoke(app, [args[0], real, *args[1:], "--json"])
+        assert plain.exit_code == 0 and "SYNTHETIC" not in plain.stderr

@@ -112,3 +112,55 @@ def test_any_command_line_is_answered_or_refused_in_one_line(
     if "map" in args:  # a picture is written where the command runs: keep it in tmp_path
         args += ["--out", str(tmp_path / "map.png")]
     _exits_cleanly(runner.invoke(app, args))
+
+
+@pytest.fixture(scope="module")
+def other_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another model of the same shape, whose files get swapped into the first's."""
+    return planted_recommender(sample_books(40), n_users=20, seed=11).save(
+        tmp_path_factory.mktemp("fuzz-other") / "model"
+    )
+
+
+def _digests(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@_FUZZ
+@given(
+    mutation=st.sampled_from(["truncate", "flip", "remove", "swap", "empty"]),
+    which=st.integers(0, 100),
+    where=st.floats(0.0, 1.0),
+)
+def test_any_damaged_model_folder_answers_or_is_refused_in_one_line(
+    fuzz_model: Path, other_model: Path, tmp_path: Path, mutation: str, which: int, where: float
+) -> None:
+    """Each file of a model folder truncated, flipped, removed, emptied or swapped with another model's:
+    the folder answers as it did, or is refused in one line; the other model is never touched."""
+    import shutil
+
+    folder = tmp_path / "damaged"
+    if folder.exists():
+        shutil.rmtree(folder)
+    shutil.copytree(fuzz_model, folder)
+    before = _digests(other_model)
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    target = files[which % len(files)]
+    data = target.read_bytes()
+    at = min(int(where * len(data)), max(len(data) - 1, 0))
+    if mutation == "truncate":
+        target.write_bytes(data[:at])
+    elif mutation == "flip" and data:
+        target.write_bytes(data[:at] + bytes([data[at] ^ 0x5A]) + data[at + 1 :])
+    elif mutation == "remove":
+        target.unlink()
+    elif mutation == "empty":
+        target.write_bytes(b"")
+    elif mutation == "swap" and (other_model / target.name).is_file():
+        target.write_bytes((other_model / target.name).read_bytes())
+    result = runner.invoke(app, ["similar", str(folder), "id:1", "-k", "2", "--json"])
+    _exits_cleanly(result)
+    if result.exit_code == 0:  # it loaded: then it is the model it was (a damage no answer depends on)
+        pristine = runner.invoke(app, ["similar", str(fuzz_model), "id:1", "-k", "2", "--json"])
+        assert result.stdout == pristine.stdout
+    assert _digests(other_model) == before

@@ -143,3 +143,15 @@ def test_bad_requests(planted) -> None:
         recommender.recommend_for({"The Hunger Games": 9})
     with pytest.raises(BookrecError, match="k must be"):
         recommender.similar(1, k=0)
+
+
+@pytest.mark.parametrize("n_books", [3, 41, 200])
+def test_the_fold_in_solve_agrees_through_either_system(n_books: int) -> None:
+    """A long list (200 books, a shared link) solves the p x p system, a short one the n x n (Woodbury)."""
+    from bookrec.fold_in import solve_normal
+
+    rng = np.random.default_rng(n_books)
+    jacobian = rng.normal(size=(n_books, 41))
+    for rhs in (rng.normal(size=41), jacobian.T):
+        direct = np.linalg.solve(jacobian.T @ jacobian + 0.3 * np.eye(41), rhs)
+        np.testing.assert_allclose(solve_normal(jacobian, 0.3, rhs), direct, rtol=1e-8, atol=1e-10)

@@ -52,6 +52,18 @@ class UnknownBookError(BookrecError, KeyError):
         return message
 
 
+class UnknownGenreError(BookrecError, KeyError):
+    """A genre the model's books do not carry; ``suggestions`` holds close genre names ("did you mean")."""
+
+    def __init__(self, message: str, suggestions: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.suggestions: tuple[str, ...] = tuple(suggestions)
+
+    def __str__(self) -> str:
+        message = str(self.args[0]) if self.args else ""
+        return f"{message} Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else message
+
+
 class TrainingDivergedError(BookrecError):
     """The loss became NaN or infinite; the last good checkpoint (if any) is kept."""
 

@@ -74,10 +74,15 @@ def fit_reader(head: ServingHead, positions: np.ndarray, stars: np.ndarray, stre
 
 
 def solve_normal(jacobian: np.ndarray, strength: float, rhs: np.ndarray) -> np.ndarray:
-    """``(J'J + strength * I)^-1 rhs`` through the n x n system of the n rows of J (Woodbury).
+    """``(J'J + strength * I)^-1 rhs`` through the smaller of the two systems: p x p, or n x n (Woodbury).
 
     P is a multiple of I, so ``(J'J + P)^-1 v = (v - J' (sI + JJ')^-1 J v) / s``: an n x n solve for n named
-    books instead of a p x p one, cheap and too small for threaded BLAS.
+    books instead of a p x p one, cheap and too small for threaded BLAS while n <= p. A 200-book list with 41
+    parameters took 175 ms per n x n solve (threaded BLAS on 2 busy cores), 0.04 ms as a p x p one: the
+    whole fold-in of a 200-book shared link went from 0.9 s to a few milliseconds.
     """
-    small = jacobian @ jacobian.T + strength * np.eye(jacobian.shape[0])
+    n, p = jacobian.shape
+    if n > p:
+        return np.linalg.solve(jacobian.T @ jacobian + strength * np.eye(p), rhs)
+    small = jacobian @ jacobian.T + strength * np.eye(n)
     return (rhs - jacobian.T @ np.linalg.solve(small, jacobian @ rhs)) / strength

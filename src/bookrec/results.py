@@ -30,6 +30,7 @@ class BookResult:
         because: Titles of the reader's books that contributed most to this recommendation.
         match: Recommendations ranked by the ranking model: how well the book fits the reader's reads (the
             order of the list; higher is better), None otherwise. ``score`` stays the predicted stars.
+        genres: The book's genres, most-shelved first (empty when the data had no shelves).
     """
 
     book_id: int | str
@@ -43,6 +44,7 @@ class BookResult:
     goodreads_url: str = ""
     because: tuple[str, ...] = ()
     match: float | None = None
+    genres: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for JSON."""
@@ -58,6 +60,7 @@ class BookResult:
             "goodreads_url": self.goodreads_url,
             "because": list(self.because),
             "match": self.match,
+            "genres": list(self.genres),
         }
 
 

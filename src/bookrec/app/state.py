@@ -105,8 +105,7 @@ def few_ratings(recommender: Recommender) -> int:
 
 def synthetic(recommender: Recommender) -> bool:
     """Whether training recorded that the ratings were synthetic (``bookrec synth``); not recorded: False."""
-    data = recommender.manifest.get("data")
-    return isinstance(data, dict) and data.get("synthetic") is True
+    return recommender.synthetic
 
 
 def suggest(recommender: Recommender, typed: str, limit: int = 8) -> list[TitleMatch]:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bookrec.cli import app
-from bookrec.cli._options import DataOptions, HelpCommand, with_data_options
+from bookrec.cli._options import SYNTHETIC_NOTE, DataOptions, HelpCommand, with_data_options
 from bookrec.errors import DataError
 
 if TYPE_CHECKING:
@@ -179,6 +179,8 @@ def evaluate(
         raise ConfigError(f"--like-threshold must be a number, got {like_threshold}")
     path = resolve_model_path(model)
     recommender = Recommender.load(path)
+    if recommender.synthetic:
+        typer.echo(SYNTHETIC_NOTE, err=True)
     dataset = _evaluation_data(recommender, data_options)
     result = evaluate_model(
         recommender,

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bookrec.cli import app
-from bookrec.cli._options import HelpCommand
+from bookrec.cli._options import SYNTHETIC_NOTE, HelpCommand
 from bookrec.errors import BookrecError, UnknownBookError
 
 if TYPE_CHECKING:
@@ -25,6 +25,15 @@ MinRatings = Annotated[
     int,
     typer.Option(
         "--min-ratings", min=0, metavar="N", help="Leave out books with fewer training ratings than this."
+    ),
+]
+Genre = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--genre",
+        metavar="GENRE",
+        help="Keep only books of this genre (fantasy, romance, non-fiction, ...; `bookrec explore genres` "
+        "lists them). Repeat for any of several.",
     ),
 ]
 AsJson = Annotated[
@@ -52,6 +61,17 @@ def _short_authors(authors: str, keep: int = 2) -> str:
     return ", ".join(names[:keep]) + (f" and {len(names) - keep} more" if len(names) > keep else "")
 
 
+def _load(model: str | None) -> Recommender:
+    """The model folder, with the SYNTHETIC note on stderr when it learned from synthetic ratings (stdout
+    stays a clean table or JSON)."""
+    from bookrec.recommender import Recommender
+
+    recommender = Recommender.load(model)
+    if recommender.synthetic:
+        typer.echo(SYNTHETIC_NOTE, err=True)
+    return recommender
+
+
 def _note_guesses(matched: Sequence[TitleMatch]) -> None:
     """Say on stderr which book a title was taken to be when it was not the exact title (a typo, a part)."""
     for found in matched:
@@ -63,10 +83,17 @@ def _note_guesses(matched: Sequence[TitleMatch]) -> None:
             )
 
 
-def _check_not_empty(results: list[BookResult], recommender: Recommender, min_ratings: int) -> None:
+def _check_not_empty(
+    results: list[BookResult], recommender: Recommender, min_ratings: int, genres: Sequence[str] | None = None
+) -> None:
     """An empty answer is an error that says why, rather than an empty table."""
     if results:
         return
+    if genres:
+        raise BookrecError(
+            f"no book of {', '.join(genres)} with at least {min_ratings:,} ratings is left to list "
+            "(lower --min-ratings, or add a --genre)"
+        )
     most = int(recommender.books_table["n_ratings"].max()) if recommender.n_books else 0
     if min_ratings > most:
         raise BookrecError(
@@ -130,6 +157,7 @@ def similar(
     ],
     k: K = 10,
     min_ratings: MinRatings = 0,
+    genre: Genre = None,
     as_json: AsJson = False,
 ) -> None:
     """Books most like one you enjoyed: cosine similarity of the learned book vectors.
@@ -145,15 +173,16 @@ def similar(
       bookrec similar models/default "the hobit"       # small typos are fine
 
       bookrec similar 26 --min-ratings 100 --json
+
+      bookrec similar "The Hobbit" --genre young-adult
     """
-    from bookrec.recommender import Recommender
 
     model, (book,) = _split_model(args, 1, "[MODEL] BOOK")
-    recommender = Recommender.load(model)
-    results = recommender.similar(book, k, min_ratings=min_ratings)
+    recommender = _load(model)
+    results = recommender.similar(book, k, min_ratings=min_ratings, genres=genre or ())
     (matched,) = results.matched
     _note_guesses(results.matched)
-    _check_not_empty(results, recommender, min_ratings)
+    _check_not_empty(results, recommender, min_ratings, genre)
     _print(
         results,
         title=f"Books like {matched.title}",
@@ -229,6 +258,7 @@ def recommend(
     ] = None,
     k: K = 10,
     min_ratings: MinRatings = 0,
+    genre: Genre = None,
     by: Annotated[
         str,
         typer.Option(
@@ -245,6 +275,8 @@ def recommend(
     A new reader is folded into the model without retraining; each recommendation says which of their books
     it comes from, its predicted stars and (ordered by the ranking model) its match. Books already read,
     and other editions and box sets of them, are left out. Titles are matched as by `bookrec similar`.
+    --genre keeps books of those genres; with --genre alone, a reader who names no book yet gets a start:
+    well-liked, much-read books of each genre in turn.
 
     Examples:
 
@@ -254,26 +286,44 @@ def recommend(
 
       bookrec recommend models/default --liked "Gone Girl" \\
         --exclude "The Girl on the Train" --json
-    """
-    from bookrec.recommender import Recommender
 
-    if (user is None) == (not liked):
+      bookrec recommend --genre fantasy --genre romance     # a start, before naming any book
+    """
+
+    if user is not None and liked:
+        raise BookrecError("give either --user ID (a known reader) or --liked BOOK (a new reader), not both")
+    if user is None and not liked and not genre:
         raise BookrecError(
-            "give either --user ID (a known reader) or one or more --liked BOOK (a new reader)"
+            "give either --user ID (a known reader), one or more --liked BOOK (a new reader), or one or "
+            "more --genre GENRE (a start for a reader who names no book yet)"
         )
-    recommender = Recommender.load(model)
+    recommender = _load(model)
+    genres = list(genre or [])
+    if user is None and not liked:
+        results = recommender.starter_books(genres, k, min_ratings=min_ratings, exclude=list(exclude or []))
+        _note_guesses(results.excluded)
+        _check_not_empty(results, recommender, min_ratings, genres)
+        _print(
+            results,
+            title="A start in " + ", ".join(genres) + ": well-liked, much-read books",
+            score_label="average reader",
+            as_json=as_json,
+            because=False,
+            head={"from_genres": genres, "excluded": [found.to_dict() for found in results.excluded]},
+        )
+        return
     if user is not None:
         if exclude:
             raise BookrecError(
                 "--exclude goes with --liked; a known reader's read books are left out already"
             )
-        results = recommender.recommend(user, k, min_ratings=min_ratings, by=by)
+        results = recommender.recommend(user, k, min_ratings=min_ratings, by=by, genres=genres)
         title = f"Next reads for reader {user}"
         head: dict[str, Any] = {"user": user}
     else:
         stars = _parse_liked(liked or [], recommender)
         answer = recommender.recommend_for(
-            stars, k, min_ratings=min_ratings, exclude=list(exclude or []), by=by
+            stars, k, min_ratings=min_ratings, exclude=list(exclude or []), by=by, genres=genres
         )
         _note_guesses(answer.matched + answer.excluded)
         results = answer
@@ -285,7 +335,7 @@ def recommend(
             ],
             "excluded": [found.to_dict() for found in answer.excluded],
         }
-    _check_not_empty(results, recommender, min_ratings)
+    _check_not_empty(results, recommender, min_ratings, genres)
     _print(results, title=title, score_label="predicted", as_json=as_json, because=True, head=head)
 
 
@@ -295,7 +345,7 @@ def explore(
         list[str],
         typer.Argument(
             metavar="[MODEL] WHAT",
-            help="A model folder (default: the last trained) and what to show: biases or map.",
+            help="A model folder (default: the last trained) and what to show: biases, map or genres.",
             show_default=False,
         ),
     ],
@@ -313,7 +363,8 @@ def explore(
     min_ratings: MinRatings = 0,
     as_json: AsJson = False,
 ) -> None:
-    """Look inside a model: book biases (loved or disliked beyond taste) or a map of books (PCA).
+    """Look inside a model: book biases (loved or disliked beyond taste), a map of books (PCA), or the
+    genres its books carry (from goodbooks' shelves; what --genre takes).
 
     The map is a PNG drawn with matplotlib (bookrec's plot extra).
 
@@ -324,17 +375,21 @@ def explore(
       bookrec explore biases --lowest --min-ratings 500
 
       bookrec explore models/default map --out map.png --books 1000
-    """
-    from bookrec.recommender import Recommender
 
-    model, (what,) = _split_model(args, 1, "[MODEL] biases|map")
-    if what not in ("biases", "map"):
-        raise BookrecError(f"explore what? expected biases or map, got {what!r}")
+      bookrec explore genres --json
+    """
+
+    model, (what,) = _split_model(args, 1, "[MODEL] biases|map|genres")
+    if what not in ("biases", "map", "genres"):
+        raise BookrecError(f"explore what? expected biases, map or genres, got {what!r}")
     if what == "map":
         from bookrec.plots import require_matplotlib
 
         require_matplotlib()
-    recommender = Recommender.load(model)
+    recommender = _load(model)
+    if what == "genres":
+        _print_genres(recommender.genres(), as_json)
+        return
     if what == "biases":
         which = "lowest" if lowest else "highest"
         results = recommender.biases(which, k, min_ratings=min_ratings)
@@ -367,3 +422,21 @@ def explore(
         typer.echo(
             f"wrote {written}: {len(frame):,} books; the 3 components explain {variance} of the variance"
         )
+
+
+def _print_genres(genres: dict[str, int], as_json: bool) -> None:
+    """The genres and their books' counts (a table, or JSON: a list of {genre, books})."""
+    if as_json:
+        typer.echo(json.dumps([{"genre": name, "books": count} for name, count in genres.items()]))
+        return
+    if not genres:
+        raise BookrecError(
+            "this model's books have no genres: its data had no tags.csv and book_tags.csv (goodbooks-10k "
+            "and `bookrec synth` have them), or it was trained before bookrec read them; retrain it"
+        )
+    table = Table(title=f"{len(genres)} genres (for --genre)")
+    table.add_column("genre")
+    table.add_column("books", justify="right")
+    for name, count in genres.items():
+        table.add_row(name, f"{count:,}")
+    Console().print(table)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bookrec.app import cards, search, shelves, state, text
+from bookrec.app import cards, genres, search, shelves, state, text
 from bookrec.recommender import Recommender
 from bookrec.results import BookResult
 
@@ -98,7 +98,7 @@ def _your_books(recommender: Recommender, mine: shelves.Shelves, steps: list[flo
             _chips(recommender, name, books, {})
 
 
-def _settings(recommender: Recommender) -> tuple[int, int, str]:
+def _settings(recommender: Recommender) -> tuple[int, int, str, list[str]]:
     box = st.sidebar
     box.subheader("Recommendation settings", anchor=False)
     k = box.slider("How many recommendations", 4, 40, 12, step=4, key="next_k")
@@ -119,7 +119,7 @@ def _settings(recommender: Recommender) -> tuple[int, int, str]:
             help="Best match: what readers of your books went on to read (the ranking model). Highest "
             "rating: the books the rating model expects you to rate highest (the blog's order).",
         )
-    return int(k), int(min_ratings), by
+    return int(k), int(min_ratings), by, genres.genre_filter(recommender, "next_genres")
 
 
 def _describe(result: BookResult) -> str:
@@ -128,11 +128,44 @@ def _describe(result: BookResult) -> str:
     return stars if result.match is None else f"match {result.match:.2f} · {stars}"
 
 
+def _start(
+    recommender: Recommender,
+    k: int,
+    min_ratings: int,
+    kinds: list[str],
+    mine: shelves.Shelves,
+    steps: list[float],
+) -> None:
+    """No book named yet: start from a few genres (well-liked, much-read books of each, in turn)."""
+    if not genres.options(recommender):
+        return
+    st.subheader("Or start from genres", anchor="start")
+    picked = genres.genre_filter(recommender, "next_start_genres", st, label="Genres you like") or kinds
+    if not picked:
+        st.caption("Pick a few genres to see well-liked, much-read books of them; like some to begin.")
+        return
+    starters = recommender.starter_books(
+        picked, k, min_ratings=min_ratings, exclude=[f"id:{book}" for book in mine.read]
+    )
+    if not starters:
+        st.info("No book of these genres has that many ratings; lower the minimum ratings.")
+        return
+    more = cards.show(
+        starters,
+        lambda r: f"{' · '.join(r.genres[:2])} · {r.score:.1f}★ for the average reader",
+        scope="start",
+        steps=steps,
+        few_below=state.few_ratings(recommender),
+    )
+    if more is not None:
+        st.switch_page("views/similar.py", query_params={"book": more, **shelves.current().values()})
+
+
 def _page(recommender: Recommender) -> None:
     mine = shelves.load(recommender)
     shelves.full_message()
     steps = state.rating_steps(recommender)
-    k, min_ratings, by = _settings(recommender)
+    k, min_ratings, by, kinds = _settings(recommender)
     # A constant label: a label that changed with the list would fold the panel at every book added.
     with st.expander("Your books: add, rate, remove", expanded=not mine.liked, icon=":material/edit:"):
         _your_books(recommender, mine, steps)
@@ -141,6 +174,7 @@ def _page(recommender: Recommender) -> None:
             "Add a few books you liked to get recommendations. Stars help, but are optional.",
             icon=":material/auto_stories:",
         )
+        _start(recommender, k, min_ratings, kinds, mine, steps)
         return
     results = recommender.recommend_for(
         {f"id:{book}": stars for book, stars in mine.liked.items()},
@@ -148,6 +182,7 @@ def _page(recommender: Recommender) -> None:
         min_ratings=min_ratings,
         exclude=[f"id:{book}" for book in mine.read],
         by=by,
+        genres=kinds,
     )
     st.subheader("Recommended for you", anchor="results")
     st.caption(
@@ -155,7 +190,9 @@ def _page(recommender: Recommender) -> None:
         "page's address holds your lists: bookmark it or send it to a friend."
     )
     if not results:
-        st.info("Nothing left to recommend with these settings; lower the minimum ratings.")
+        st.info(
+            "Nothing left to recommend with these settings; lower the minimum ratings or pick more genres."
+        )
     more = cards.show(
         results,
         _describe,

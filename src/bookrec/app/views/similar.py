@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bookrec.app import cards, search, shelves, state, text
+from bookrec.app import cards, genres, search, shelves, state, text
 from bookrec.errors import UnknownBookError
 from bookrec.recommender import Recommender
 
@@ -45,6 +45,7 @@ def _page(recommender: Recommender) -> None:
         key="similar_min_ratings",
         help="Leave out books rated by fewer readers than this: too few ratings to place them well.",
     )
+    kinds = genres.genre_filter(recommender, "similar_genres")
     search.search_box(
         recommender,
         "similar_find",
@@ -67,8 +68,10 @@ def _page(recommender: Recommender) -> None:
             "guess.",
             icon=":material/info:",
         )
-    results = recommender.similar(f"id:{chosen}", k=k, min_ratings=int(min_ratings))
-    if not results:
+    results = recommender.similar(f"id:{chosen}", k=k, min_ratings=int(min_ratings), genres=kinds)
+    if not results and kinds:
+        st.info(f"No book of these genres has {int(min_ratings):,} ratings or more; lower the minimum.")
+    elif not results:
         st.info(f"No book has {int(min_ratings):,} ratings or more; lower the minimum.")
     else:
         st.subheader(f"The {len(results)} most similar books", anchor="results")
