@@ -235,3 +235,20 @@ def test_train_error_names_the_flag(ratings_csv: Path, tmp_path: Path) -> None:
     assert [line for line in result.stderr.splitlines() if line.strip()] == [
         "error: --factors must be a whole number from 1 to 4096, got 0"
     ]
+
+
+def test_train_takes_the_ranking_model_and_adaptation_settings(ratings_csv: Path, tmp_path: Path) -> None:
+    from bookrec.recommender import Recommender
+
+    out = tmp_path / "m"
+    args = ["train", "--ratings", str(ratings_csv), "--epochs", "1", "--out", str(out), "--json"]
+    result = runner.invoke(app, [*args, "--rank-reg", "7.5", "--rank-factors", "16", "--no-adapt"])
+    assert result.exit_code == 0, result.output
+    saved = Recommender.load(out)
+    assert saved.ranker.regularization == 7.5 and saved.ranker.book_factors.shape[1] == 16
+    assert saved.manifest["config"]["adapt"] is False
+    plain = runner.invoke(app, [*args, "--ranker", "none"])
+    assert plain.exit_code == 0, plain.output
+    assert Recommender.load(out).ranker is None
+    bad = runner.invoke(app, [*args, "--rank-reg", "-1"])
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: --rank-reg must be a positive number")

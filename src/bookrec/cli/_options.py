@@ -202,6 +202,12 @@ _FLAGS = {
     "n_hidden": "--hidden",
     "dropout": "--dropout",
     "device": "--device",
+    "ranker": "--ranker",
+    "rank_factors": "--rank-factors",
+    "rank_reg": "--rank-reg",
+    "rank_to_read": "--rank-to-read",
+    "adapt": "--adapt",
+    "shrink": "--shrink",
     # lr_find and tune
     "start_lr": "--start-lr",
     "end_lr": "--end-lr",

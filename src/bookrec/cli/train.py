@@ -70,6 +70,11 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
+def _given(**options: Any) -> dict[str, Any]:
+    """The options the user gave (None: leave the setting at its default)."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
 def _clock(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes:02d}:{secs:02d}"
@@ -174,6 +179,49 @@ _Hidden = Annotated[
 _Dropout = Annotated[
     float, typer.Option("--dropout", metavar="P", help="Dropout of the nn model.", rich_help_panel=_PANEL)
 ]
+_RANK_PANEL = "Ranking model (orders recommendation lists)"
+_Ranker = Annotated[
+    str,
+    typer.Option(
+        "--ranker",
+        help="als (implicit ALS on who read what, the default) or none (lists by predicted rating).",
+        rich_help_panel=_RANK_PANEL,
+    ),
+]
+_RankFactors = Annotated[
+    int | None,
+    typer.Option(
+        "--rank-factors", metavar="K", help="Factors of the ranking model (128).", rich_help_panel=_RANK_PANEL
+    ),
+]
+_RankReg = Annotated[
+    float | None,
+    typer.Option(
+        "--rank-reg",
+        metavar="L",
+        help="L2 strength of the ranking model (default: 0.72 x sqrt(readers)).",
+        rich_help_panel=_RANK_PANEL,
+    ),
+]
+_RankToRead = Annotated[
+    float | None,
+    typer.Option(
+        "--rank-to-read",
+        metavar="C",
+        help="Confidence of a book a reader wants to read (to_read.csv; 1), 0 to leave them out.",
+        rich_help_panel=_RANK_PANEL,
+    ),
+]
+_Adapt = Annotated[
+    bool | None,
+    typer.Option(
+        "--adapt/--no-adapt",
+        help="Let a quick probe on the training part choose the factors' strength, or keep biases alone "
+        "when factors do not help (default: on for the dot model's sgd engine).",
+        show_default=False,
+        rich_help_panel=_PANEL,
+    ),
+]
 _Out = Annotated[
     Path | None,
     typer.Option(
@@ -219,6 +267,11 @@ def train(
     as_json: _Json = False,
     spark_master: _SparkMaster = None,
     spark_ratings: _SparkRatings = None,
+    ranker: _Ranker = "als",
+    rank_factors: _RankFactors = None,
+    rank_reg: _RankReg = None,
+    rank_to_read: _RankToRead = None,
+    adapt: _Adapt = None,
 ) -> None:
     """Train a model and save it; prints a table per epoch (losses, validation RMSE, time).
 
@@ -257,6 +310,9 @@ def train(
             seed=seed,
             n_hidden=hidden,
             dropout=dropout,
+            ranker=ranker,
+            rank_reg=rank_reg,
+            **_given(rank_factors=rank_factors, rank_to_read=rank_to_read, adapt=adapt),
         )
     from bookrec.modelfile import model_lock, remember_last_model
 
