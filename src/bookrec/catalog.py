@@ -210,21 +210,24 @@ class _Fields:
         self._table = table
         self._n_ratings = n_ratings
         self._columns: dict[str, list] = {}
+        self._series: dict[str, pd.Series] = {}
         self._eager = len(table) <= _EAGER_ROWS
 
     def __getitem__(self, name: str) -> _Fields._Column:
         return _Fields._Column(self, name)
 
     def value(self, name: str, position: int) -> object:
+        if name == "n_ratings":
+            return int(self._n_ratings[position])
         if self._eager:
             if name not in self._columns:
                 self._columns[name] = [self._convert(name, v) for v in self._raw(name).tolist()]
             return self._columns[name][position]
-        return self._convert(name, self._raw(name).iat[position])
+        if name not in self._series:
+            self._series[name] = self._raw(name)
+        return self._convert(name, self._series[name].iat[position])
 
     def _raw(self, name: str) -> pd.Series:
-        if name == "n_ratings":
-            return pd.Series(self._n_ratings)
         if name in self._table:
             return self._table[name]
         default = "" if name in ("image_url", "goodreads_url") else None
@@ -233,8 +236,6 @@ class _Fields:
     def _convert(self, name: str, value: object) -> object:
         if name in _NUMBERS:
             return None if pd.isna(value) else _NUMBERS[name](value)
-        if name == "n_ratings":
-            return int(value)
         return str(value)
 
     class _Column:
