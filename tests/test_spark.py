@@ -8,6 +8,7 @@ openjdk-17-jre-headless) and pyspark (the ``spark`` extra), so these tests skip 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import warnings
 from collections.abc import Iterator
@@ -201,6 +202,17 @@ def test_missing_pyspark_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pyspark", None)
     with pytest.raises(ConfigError, match=r"pip install 'bookrec\[spark\]'"):
         spark_engine.check_available()
+
+
+def test_a_local_jvm_starts_with_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    with spark_engine._one_blas_thread():
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    assert "OPENBLAS_NUM_THREADS" not in os.environ
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")  # the user's own setting is kept
+    with spark_engine._one_blas_thread():
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "4"
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "4"
 
 
 def test_confidences_reach_mllib_as_its_alpha_weighting() -> None:

@@ -143,7 +143,7 @@ _Engine = Annotated[
     typer.Option(
         "--engine",
         help="sgd (compiled, CPU, dot only), torch (AdamW mini-batches, the blog's recipe), spark (Spark "
-        "MLlib ALS, dot only; pip install 'bookrec[spark]'), or auto.",
+        "MLlib ALS, dot only; pip install 'bookrec\\[spark]'), or auto.",
         rich_help_panel=_PANEL,
     ),
 ]

@@ -34,10 +34,12 @@ ENGINE_MODELS: dict[str, tuple[str, ...]] = {"spark": ("dot",)}
 
 # Spark's ALS: n_factors is MLlib's rank, epochs its sweeps, wd its regParam (scaled by each reader's and
 # book's rating count, "ALS-WR"), also the ridge of the driver's Gauss-Newton refinement; lr is unused.
-# Chosen on planted test data (tests/test_spark.py): with that L2 ridge a rank far above the data's overfits
-# whatever the loss: refined to convergence, rank 32 reached 0.302, rank 8 0.296, rank 4 0.290 (the sgd
-# engine 0.283); with taste-driven reads rank 8 0.343, rank 16 0.368. Logit fit alone, one round: regParam
-# 0.01 0.372, 0.02 0.341, 0.05 0.329, 0.1 0.374. Goodbooks-shaped synthetic data: docs/scale.md.
+# Chosen on planted test data (tests/test_spark.py, planted rank 3): with that L2 ridge a rank far above
+# the data's overfits, whatever the loss. After 5 refinement sweeps, rank 4 / 8 / 16: 0.290 / 0.296 / 0.304
+# (the sgd engine 0.283), with taste-driven reads 0.334 / 0.349 / 0.368 (sgd 0.335); rank 32 refined from
+# its logit fit 0.303. Rank 8 leaves room above the planted rank; on goodbooks-shaped synthetic data
+# (600,000 ratings) it reached 0.712 against the sgd engine's 0.703 (docs/scale.md). Logit fit alone, rank
+# 32, one round: regParam 0.01 0.372, 0.02 0.341, 0.05 0.329, 0.1 0.374.
 ENGINE_DEFAULTS: dict[str, dict[str, dict[str, object]]] = {
     "spark": {"als": {"n_factors": 8, "epochs": 10, "lr": 1.0, "wd": 0.05, "bs": None}},
 }

@@ -25,7 +25,8 @@ engine by 0.024 RMSE with readers choosing books at random, and by 0.12 with rea
 like (most ratings near the top); with the refinement by 0.013 and 0.010. MLlib's explicit ALS cannot take
 a weight per rating, which the Gauss-Newton step needs, so the step runs where the ratings already are:
 the driver gathers every rating for the model folder anyway (below). Its cost is linear in the ratings
-(``n_ratings x (n_factors + 1)^2`` a sweep) and its memory a block of ``_REFINE_ROWS`` ratings.
+(``n_ratings x (n_factors + 1)^2`` a sweep); its memory, the ratings sorted by reader and by book (24 bytes
+a rating) and a block of ``_REFINE_ROWS`` ratings at a time.
 
 The folder then serves the refined tables. Readers or books with no training rating keep zero factors and
 biases, as MLlib leaves them unfitted.
@@ -91,13 +92,13 @@ BIAS_PASSES = 2
 """Alternating passes of book then reader biases; a third changed the validation RMSE by under 0.0005."""
 ROUNDS = 1
 """Rounds of (biases, ALS) in Spark. A second round refits the biases beside the first round's factors
-(planted test data, rank 8: 0.327 -> 0.305 before the refinement) but the refinement makes up the
-difference (0.296 either way after it; taste-driven reads 0.349 and 0.347) for a third more Spark time."""
+(planted test data, rank 8: 0.327 -> 0.305 before the refinement), but after 5 refinement sweeps the two
+are alike (0.296 and 0.296; taste-driven reads 0.349 and 0.347), and a round is a second MLlib fit."""
 REFINE_SWEEPS = 8
 """Gauss-Newton sweeps on the driver of the dot model's own loss (module docstring). Planted test data, rank
 8, validation RMSE after 0/1/2/3/5 sweeps: 0.327 0.298 0.296 0.296 0.296; with taste-driven reads (the
-logit fit is far off there, most ratings near the top): 0.475 0.405 0.373 0.359 0.349. The sgd engine:
-0.283 and 0.335."""
+logit fit is far off there, most ratings near the top): 0.475 0.405 0.373 0.359 0.349; after 8: 0.296 and
+0.345. The sgd engine: 0.283 and 0.335. A sweep of 480,000 ratings took 0.2 s."""
 _REFINE_ROWS = 1 << 16
 _EDGE = 0.01
 """How far inside (lo, hi) a rating is kept before its logit is taken (a y_range narrower than the data):
@@ -179,8 +180,10 @@ def _new_session(master: str | None) -> Iterator[SparkSession]:
         # Spark's 200 shuffle partitions suit a cluster; on one machine the bias aggregations would spend
         # most of their time on near-empty tasks (planted test data: 36 s -> 12 s a fit in local[2]).
         builder = builder.config("spark.sql.shuffle.partitions", str(_LOCAL_SHUFFLE_PARTITIONS))
+    local = bool(master and master.startswith("local"))
     try:
-        session = builder.getOrCreate()
+        with _one_blas_thread() if local else contextlib.nullcontext():
+            session = builder.getOrCreate()
     except Exception as error:  # pyspark raises its own error classes, and py4j's, when the JVM fails
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(f"Spark did not start on {master or 'its configured master'}: {first}") from None
@@ -189,6 +192,25 @@ def _new_session(master: str | None) -> Iterator[SparkSession]:
         yield session
     finally:
         session.stop()
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """``OPENBLAS_NUM_THREADS=1`` (unless set) in the environment a local JVM starts with, then as before.
+
+    Where the JVM loads OpenBLAS (Debian's libopenblas0), each of Spark's task threads calling it spawned a
+    thread per core: the ranking model's fit at 600,000 ratings (rank 128, local[2], busy 2-core machine)
+    took 128 s, and 42 s with one BLAS thread (105 s on Java's VectorBLAS). On a cluster Spark sets the
+    executors' OMP_NUM_THREADS itself (SPARK-41188); in local mode the driver's JVM is the executor.
+    """
+    if "OPENBLAS_NUM_THREADS" in os.environ:
+        yield
+        return
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"  # read once, as pyspark copies the environment for the JVM
+    try:
+        yield
+    finally:
+        os.environ.pop("OPENBLAS_NUM_THREADS", None)
 
 
 # --- data ---------------------------------------------------------------------------------------------------
