@@ -314,7 +314,7 @@ def kinds(args: argparse.Namespace, makers: Makers) -> list[tuple[str, str]]:
         label = f"goodbooks-shaped SYNTHETIC ({data.n_ratings:,} ratings)"
         print(f"\n{label}: {data.n_users:,} readers, {data.n_books:,} books")
         rows = peer_rows(
-            data, makers, nn=False, svdpp=False, why="SVD++ takes hours here; nn: bench_models.py"
+            data, makers, nn=False, svdpp=False, why="too slow here (nn: bench_train.py times it)"
         )
         print_table(f"{label}, validation error", rows)
         verdicts.append((label, holds(rows)))
