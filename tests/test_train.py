@@ -48,7 +48,8 @@ def test_defaults_are_filled_in_per_model_and_engine() -> None:
     assert dot.n_factors == DEFAULTS[("dot", "rmsprop")]["n_factors"]
     assert dot.lr == DEFAULTS[("dot", "rmsprop")]["lr"]
     nn = TrainConfig(model="nn")
-    assert (nn.engine, nn.optimizer, nn.n_factors, nn.bs) == ("torch", "adamw", None, None)
+    assert (nn.engine, nn.optimizer, nn.bs) == ("torch", "adamw", None)
+    assert nn.n_factors == DEFAULTS[("nn", "adamw")]["n_factors"]
     blog = TrainConfig(engine="torch", lr=1e-3)
     assert (blog.optimizer, blog.lr, blog.wd) == ("adamw", 1e-3, DEFAULTS[("dot", "adamw")]["wd"])
 

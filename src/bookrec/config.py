@@ -31,7 +31,8 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
 }
 """Default n_factors, epochs, lr, wd and bs per (model, optimizer), as each model kind registers them.
 
-None n_factors: fastai's size rule (nn). None bs: chosen from the data's size (``auto_batch_size``).
+None n_factors: fastai's size rule (a kind that registers none). None bs: chosen from the data's size
+(``auto_batch_size``; the nn kind asks for about 1,024 steps an epoch).
 """
 
 # The ranking model's defaults (see models/als.py and benchmarks/bench_ranking.py for the measurements).
@@ -82,7 +83,8 @@ class TrainConfig:
             for nn.
         optimizer: "rmsprop" (sgd engine: step sizes adapted per embedding row), "sgd" (sgd engine: plain
             steps), "adamw" (torch engine), "als" (spark engine), or "auto": the engine's first.
-        n_factors: Factors per reader and book (dot), or both embedding sizes (nn; None: fastai's rule).
+        n_factors: Factors per reader and book (dot), or both embedding sizes (nn: 48 by measurement;
+            None: fastai's rule).
         epochs: Passes over the training ratings.
         lr: Peak learning rate of the one-cycle schedule.
         wd: Weight decay: per-rating L2 on the touched parameters (sgd), decoupled AdamW decay (torch).

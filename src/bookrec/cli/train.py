@@ -109,7 +109,7 @@ _Factors = Annotated[
     typer.Option(
         "--factors",
         metavar="K",
-        help="Factors per reader and book (dot: 128; nn: fastai's size rule).",
+        help="Factors per reader and book (dot: 128; nn: 48).",
         rich_help_panel=_PANEL,
     ),
 ]

@@ -51,6 +51,15 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return resolved
 
 
+def _auto_batch(model: Any, n_ratings: int) -> int:
+    """The batch when none is given: ``auto_batch_size``, or about ``model.batch_steps`` steps per epoch
+    (within 64..32768) for a module that asks for its own step count (the nn model)."""
+    steps = getattr(model, "batch_steps", None)
+    if steps is None:
+        return auto_batch_size(n_ratings)
+    return int(min(32768, max(64, 2 ** round(math.log2(max(1.0, n_ratings / steps))))))
+
+
 class TorchEngine(Engine):
     """Mini-batch training with AdamW and OneCycleLR (the fastai recipe), on any torch device."""
 
@@ -71,7 +80,7 @@ class TorchEngine(Engine):
         self.book_idx = torch.as_tensor(train_data.book_idx, dtype=torch.int64, device=device)
         self.rating = torch.as_tensor(train_data.rating, dtype=torch.float32, device=device)
         self.n = int(self.rating.shape[0])
-        self.bs = config.bs or auto_batch_size(self.n)
+        self.bs = config.bs or _auto_batch(model, self.n)
         self.steps_per_epoch = max(1, math.ceil(self.n / self.bs))
         # fastai's Adam: betas (0.9, 0.99), eps 1e-5; one-cycle also cycles beta1 between 0.95 and 0.85.
         # The fused implementation updates all weights in one pass: half the step time on a CPU.

@@ -1,0 +1,57 @@
+"""The neural model's defaults and its reader and book biases (issue 12: the neural model earns its place)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bookrec.config import TrainConfig
+from bookrec.data import Dataset
+from bookrec.models import model_kind
+from bookrec.recommender import Recommender
+from bookrec.train import train
+from conftest import FIXTURES
+
+
+@pytest.fixture(scope="module")
+def nn_default(planted: Dataset):
+    return train(planted, TrainConfig(model="nn", ranker="none"))
+
+
+def test_nn_default_beats_biases_alone_on_planted_taste(planted: Dataset, nn_default) -> None:
+    # Biases alone: the dot model with its factors starting (and so staying) at zero.
+    biases = train(planted, TrainConfig(model="dot", init_std=0.0, adapt=False, ranker="none"))
+    assert nn_default.metrics["valid_rmse"] < biases.metrics["valid_rmse"] - 0.05
+
+
+def test_trained_nn_has_biases_and_serves_them(nn_default, tmp_path: Path) -> None:
+    served = Recommender.load(nn_default.save(tmp_path / "nn"))
+    head = served.head
+    assert np.abs(head.user_bias).max() > 0 and np.abs(head.book_offset).max() > 0
+    assert head.reader_params(np.arange(3)).shape == (3, head.user_vectors.shape[1] + 1)
+    linear, jacobian = head.score_jacobian(head.reader_params(np.array([0]))[0], np.arange(5))
+    assert np.allclose(jacobian[:, -1], 1.0)
+    assert np.allclose(
+        linear, head.pair_scores(head.reader_params(np.zeros(5, int)), np.arange(5)), atol=1e-5
+    )
+
+
+def test_nn_folder_from_before_the_biases_loads_without_them() -> None:
+    served = Recommender.load(FIXTURES / "models-0.1.0" / "nn")
+    head = served.head
+    assert not np.any(head.user_bias) and not np.any(head.book_offset)
+    # No reader bias to fit: a folded-in reader has exactly the old parameters.
+    assert head.reader_params(np.arange(2)).shape == (2, head.user_vectors.shape[1])
+    assert "mlp_user_bias" not in head.to_tensors()
+
+
+def test_checkpoint_settings_from_before_the_biases_rebuild_without_them() -> None:
+    kind = model_kind("nn")
+    old = {"n_users": 4, "n_books": 3, "user_factors": 2, "book_factors": 2, "n_hidden": 5, "dropout": 0.0}
+    module = kind.rebuild(old)
+    assert module.user_bias is None and not module.settings()["biases"]
+    assert kind.rebuild(module.settings()).settings() == module.settings()
+    new = kind.rebuild({**old, "biases": True})
+    assert new.user_bias is not None and new.settings()["biases"]
