@@ -17,3 +17,15 @@ def full_size_data(folder: Path) -> Path:
         print(f"generating full-size synthetic data in {folder} ...", flush=True)
         generate_goodbooks(folder, books_csv=books, seed=0)
     return folder
+
+
+LOAD_SCRIPT = """
+import json, sys, time
+start = time.perf_counter()
+from bookrec import Recommender
+imported = time.perf_counter()
+rec = Recommender.load(sys.argv[1])
+done = time.perf_counter()
+print(json.dumps({"import": imported - start, "load": done - imported, "total": done - start}))
+"""
+"""A fresh process's ``import bookrec`` and ``Recommender.load(argv[1])`` seconds, as one JSON line."""

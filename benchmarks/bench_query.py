@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import full_size_data
+from _common import LOAD_SCRIPT, full_size_data
 from bookrec.recommender import Recommender
 
 CACHE = Path(tempfile.gettempdir()) / "bookrec-bench-query"
@@ -52,16 +52,6 @@ import sys
 from bookrec.data import load_dataset
 from bookrec.train import train
 train(load_dataset(sys.argv[1]), progress=False).save(sys.argv[2])
-"""
-
-_LOAD = """
-import json, sys, time
-start = time.perf_counter()
-from bookrec import Recommender
-imported = time.perf_counter()
-rec = Recommender.load(sys.argv[1])
-done = time.perf_counter()
-print(json.dumps({"import": imported - start, "load": done - imported, "total": done - start}))
 """
 
 
@@ -86,9 +76,8 @@ def trained_model(data: Path, folder: Path, home: Path, retrain: bool) -> Path:
 
 def load_in_fresh_process(model: Path, home: Path) -> dict[str, float]:
     """Import bookrec and load the model in a new interpreter; seconds of each step."""
-    out = subprocess.run(
-        [sys.executable, "-c", _LOAD, str(model)], env=_env(home), capture_output=True, text=True, check=True
-    )
+    command = [sys.executable, "-c", LOAD_SCRIPT, str(model)]
+    out = subprocess.run(command, env=_env(home), capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
 

@@ -44,6 +44,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from _common import LOAD_SCRIPT
+
 CACHE = Path(tempfile.gettempdir()) / "bookrec-bench-serving"
 UCSD_READERS = 876_145
 UCSD_BOOKS = 2_360_655
@@ -62,16 +64,6 @@ REAL_TITLES = (
 GOODREADS = "https://www.goodreads.com/book/show/"
 TARGETS_MS = {"similar": 50.0, "recommend": 50.0, "recommend_for": 100.0}
 LOAD_TARGET_S = 2.0
-
-_LOAD = """
-import json, sys, time
-start = time.perf_counter()
-from bookrec import Recommender
-imported = time.perf_counter()
-rec = Recommender.load(sys.argv[1])
-done = time.perf_counter()
-print(json.dumps({"import": imported - start, "load": done - imported, "total": done - start}))
-"""
 
 
 def _factors(rng: np.random.Generator, n: int, spread: float) -> np.ndarray:
@@ -183,7 +175,7 @@ def fresh_loads(folder: Path, n: int) -> list[dict[str, float]]:
     """Import bookrec and load the folder in ``n`` new interpreters."""
     runs = []
     for _ in range(n):
-        out = subprocess.run([sys.executable, "-c", _LOAD, str(folder)], capture_output=True, text=True)
+        out = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(folder)], capture_output=True, text=True)
         if out.returncode != 0:
             sys.exit(out.stderr)
         runs.append(json.loads(out.stdout))

@@ -10,6 +10,9 @@ import csv
 import io
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
 from bookrec.errors import DataError
 
 
@@ -67,3 +70,21 @@ def _diagnose(
             return DataError(f"{label}, line {number}: field {cols[2]!r} is {shown}, expected a number")
     first = str(error).splitlines()[0] if str(error) else type(error).__name__
     return DataError(f"{label}: cannot be parsed as CSV: {first}")
+
+
+def read_columns(raw: bytes | Path, label: str, columns: dict[str, pa.DataType], expected: str) -> pa.Table:
+    """The named columns of a small side file (to_read.csv, tags.csv, book_tags.csv) with their types.
+
+    Raises:
+        DataError: One line: ``"{label}: expected {expected} (pyarrow's reason)"``, or the file is unreadable.
+    """
+    source = pa.BufferReader(raw) if isinstance(raw, bytes) else str(raw)
+    try:
+        return pacsv.read_csv(
+            source,
+            convert_options=pacsv.ConvertOptions(include_columns=list(columns), column_types=columns),
+        )
+    except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError) as error:
+        raise DataError(f"{label}: expected {expected} ({str(error).splitlines()[0]})") from None
+    except OSError as error:
+        raise DataError(f"{label}: cannot be read: {error}") from None

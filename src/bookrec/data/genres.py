@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
-from bookrec.errors import DataError
+from bookrec.data._csv import read_columns
 
 __all__ = ["ALIASES", "GENRES", "GENRE_SHARE", "MAX_GENRES", "genre_names", "normalize_genre"]
 
@@ -162,15 +161,4 @@ def read_genres(
 
 
 def _read(raw: bytes | Path, label: str, columns: dict[str, pa.DataType]) -> pa.Table:
-    source = pa.BufferReader(raw) if isinstance(raw, bytes) else str(raw)
-    try:
-        return pacsv.read_csv(
-            source,
-            convert_options=pacsv.ConvertOptions(include_columns=list(columns), column_types=columns),
-        )
-    except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError) as error:
-        raise DataError(
-            f"{label}: expected the columns {','.join(columns)} ({str(error).splitlines()[0]})"
-        ) from None
-    except OSError as error:
-        raise DataError(f"{label}: cannot be read: {error}") from None
+    return read_columns(raw, label, columns, f"the columns {','.join(columns)}")

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from bookrec.data._cache import CACHE_FORMAT, _cache_key, _read_cache, _write_cache
 from bookrec.data._chunks import LoadProgress, read_ratings_chunked
+from bookrec.data._csv import read_columns
 from bookrec.data._synthetic import SYNTHETIC_MARKER, recorded_scale
 from bookrec.data.books import BOOK_COLUMNS, GOODREADS_BOOK_URL, _read_books
 from bookrec.data.dataset import Dataset, LoadReport, _assemble_positions
@@ -30,7 +30,6 @@ from bookrec.data.genres import read_genres
 from bookrec.data.paths import dataset_cache_dir
 from bookrec.data.sources import GOODBOOKS_SCALE, DataSource, _Files, _is_synthetic, _resolve
 from bookrec.data.ucsd import is_ucsd_folder, load_ucsd
-from bookrec.errors import DataError
 
 __all__ = [
     "BOOK_COLUMNS",
@@ -134,26 +133,13 @@ def _read_wants(raw: bytes | Path, label: str, dataset: Dataset) -> tuple[np.nda
 
     Readers or books the ratings never mention are dropped: no model has a place for them.
     """
-    source = pa.BufferReader(raw) if isinstance(raw, bytes) else str(raw)
-    try:
-        table = pacsv.read_csv(
-            source,
-            convert_options=pacsv.ConvertOptions(
-                include_columns=["user_id", "book_id"],
-                column_types={"user_id": pa.int64(), "book_id": pa.int64()},
-            ),
-        )
-    except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError) as error:
-        raise DataError(
-            f"{label}: expected whole-number user_id,book_id columns ({str(error).splitlines()[0]})"
-        ) from None
-    except OSError as error:
-        raise DataError(f"{label}: cannot be read: {error}") from None
+    columns = {"user_id": pa.int64(), "book_id": pa.int64()}
+    table = read_columns(raw, label, columns, "whole-number user_id,book_id columns")
     user = dataset.users.index_of(table.column("user_id").to_numpy(zero_copy_only=False))
     book = dataset.books.index_of(table.column("book_id").to_numpy(zero_copy_only=False))
     known = (user >= 0) & (book >= 0)
-    pair = np.unique(user[known] * max(1, dataset.n_books) + book[known])
-    rated = dataset.user_idx.astype(np.int64) * max(1, dataset.n_books) + dataset.book_idx
-    pair = pair[~np.isin(pair, rated, assume_unique=False)]
     n_books = max(1, dataset.n_books)
+    pair = np.unique(user[known] * n_books + book[known])
+    rated = dataset.user_idx.astype(np.int64) * n_books + dataset.book_idx
+    pair = pair[~np.isin(pair, rated)]
     return (pair // n_books).astype(np.int32), (pair % n_books).astype(np.int32)

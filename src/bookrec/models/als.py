@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
+from bookrec.data.rated import RatedBooks
 from bookrec.models.base import matvec
 
 if TYPE_CHECKING:
@@ -253,9 +254,9 @@ def fit(
         users = np.concatenate([users, dataset.want_user_idx])
         books = np.concatenate([books, dataset.want_book_idx])
         weights = np.concatenate([weights, np.full(dataset.want_user_idx.size, to_read, np.float32)])
-        order = np.argsort(dataset.want_user_idx, kind="stable")
-        counts = np.bincount(dataset.want_user_idx, minlength=dataset.n_users)
-        wanted = (np.concatenate(([0], np.cumsum(counts))).astype(np.int64), dataset.want_book_idx[order])
+        want_users, want_books = dataset.want_user_idx, dataset.want_book_idx
+        by_reader = RatedBooks.from_arrays(want_users, want_books, np.zeros(want_users.size), dataset.n_users)
+        wanted = (by_reader.indptr, by_reader.book_idx)
     reads = sparse.csr_matrix((weights, (users, books)), shape=(dataset.n_users, dataset.n_books))
     reads.sum_duplicates()
 
