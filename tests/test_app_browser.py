@@ -31,7 +31,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bookrec.data import Dataset
+from bookrec.data.rated import RatedBooks
+from bookrec.models import als
 from bookrec.models.dot import DotHead
+from bookrec.recommender import Recommender
 from conftest import BOOKS_SAMPLE, PLANTED_MANIFEST, planted_recommender
 
 REQUIRED = os.environ.get("BOOKREC_REQUIRE_BROWSER") == "1"
@@ -85,16 +89,39 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     authors = pd.factorize(books.authors.str.split(",").str[0])[0]
     k = 32
     vectors = rng.normal(size=(authors.max() + 1, k))[authors] + rng.normal(scale=0.3, size=(len(books), k))
+    reader_vectors = rng.normal(scale=0.3, size=(planted.n_users, k))
     head = DotHead(
-        rng.normal(scale=0.3, size=(planted.n_users, k)),
+        reader_vectors,
         planted.head.user_bias,
         0.5 * vectors,
         0.3 * planted.head.book_bias,
         planted.head.y_range,
     )
-    recommender = dataclasses.replace(planted, head=head)
+    # A ranking model fitted on who read what, as `bookrec train` makes one: the cards show a match, and
+    # "because you liked" comes from its decomposition.
+    # Each reader read the 12 books the planted head scores highest for them (a little noise in the order).
+    taste = reader_vectors @ (0.5 * vectors).T + rng.gumbel(scale=0.5, size=(planted.n_users, len(books)))
+    read = np.argsort(-taste, axis=1)[:, :12].ravel()
+    reader = np.repeat(np.arange(planted.n_users), 12)
+    stars = np.full(reader.size, 5.0)
+    rated = RatedBooks.from_arrays(reader, read, stars, planted.n_users)
+    reads = Dataset.from_ratings(
+        planted.users.ids[reader], planted.books.ids[read], stars, rating_scale=(1, 5)
+    )
+    ranker = als.fit(reads, factors=32, regularization=1.0, alpha=5.0, iterations=10, seed=3)
+    ranker = _in_model_order(ranker, reads, planted)
+    recommender = dataclasses.replace(planted, head=head, rated=rated, ranker=ranker)
     recommender.manifest.update(PLANTED_MANIFEST)
     return recommender.save(tmp_path_factory.mktemp("browser") / "model")
+
+
+def _in_model_order(ranker: als.AlsHead, reads: Dataset, model: Recommender) -> als.AlsHead:
+    """The ranking model's factors re-indexed to the model's readers and books (books nobody read: zero)."""
+    users = np.zeros((model.n_users, ranker.user_factors.shape[1]), dtype=np.float32)
+    books = np.zeros((model.n_books, ranker.book_factors.shape[1]), dtype=np.float32)
+    users[model.users.index_of(reads.users.ids)] = ranker.user_factors
+    books[model.books.index_of(reads.books.ids)] = ranker.book_factors
+    return als.AlsHead(users, books, ranker.regularization, ranker.alpha)
 
 
 def _free_port() -> int:
