@@ -13,17 +13,18 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bookrec import modelfile
+from bookrec.background import BackgroundFit
 from bookrec.config import DEFAULTS, ENGINES, MODELS, OPTIMIZERS, TrainConfig, auto_batch_size
 from bookrec.data.dataset import Dataset
 from bookrec.data.split import random_split
 from bookrec.engines import create_engine
-from bookrec.engines.adapt import adapt
+from bookrec.engines.adapt import Adaptation, adapt
 from bookrec.engines.base import Engine
 from bookrec.errors import CheckpointError, ConfigError, TrainingDivergedError, TrainingInterrupted
 from bookrec.models import model_kind, ranker_kinds
@@ -56,6 +57,15 @@ def initial_model(dataset: Dataset, config: TrainConfig, y_range: tuple[float, f
 
     generator = torch.Generator().manual_seed(config.seed)
     return model_kind(config.model).build(dataset.n_users, dataset.n_books, config, y_range, generator)
+
+
+def _initial_state(dataset: Dataset, config: TrainConfig, y_range: tuple[float, float]) -> Any:
+    """What the engine steps: the initial tables for the sgd engine (so the default training never imports
+    torch: ~2 s at full size), else the torch module."""
+    initial_head = model_kind(config.model).initial_head
+    if config.engine == "sgd" and initial_head is not None:
+        return initial_head(dataset.n_users, dataset.n_books, config, y_range)
+    return initial_model(dataset, config, y_range)
 
 
 def resolve_device(device: Any = None) -> Any:
@@ -185,23 +195,16 @@ def train(
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if resume and folder is None:
         raise ConfigError("resume needs a checkpoint folder (checkpoint_dir)")
-    train_data, valid_data = random_split(dataset, config.valid_pct, config.seed)
-    if train_data.n_ratings == 0:
-        raise ConfigError(f"no ratings to train on: {dataset.name} has {dataset.n_ratings} ratings")
-    y_range = config.y_range or default_y_range(dataset.rating_min, dataset.rating_max)
-    adaptation = None
-    if config.adapt:  # the data sets the regularization (engines/adapt.py); the chosen settings are recorded
-        config, adaptation = adapt(train_data, config, y_range)
-    run = _Run(config, valid_data, folder, _fingerprint(train_data, valid_data), tuple(callbacks), progress)
-    engine = create_engine(
-        initial_model(dataset, config, y_range), train_data, config, device=device, on_batch=run.on_batch
-    )
-    history = run.epochs(engine, resume)
-    ranked = time.perf_counter()
-    # The ranking model learns from every read, the validation part's too: that part measures the rating
-    # model's error, and lists are better for every read they see (MovieLens-small's hold-out through
-    # `bookrec split/train/evaluate`: NDCG@10 0.273 fitted on the training part's 80%, 0.30 on all).
-    ranker = _fit_ranker(dataset, config, progress)
+    ranking = _start_ranker(dataset, config)  # on its own thread, beside all that follows (background.py)
+    try:
+        history, engine, train_data, valid_data, y_range, adaptation, config = _rating_model(
+            dataset, config, folder, resume, callbacks, progress, device
+        )
+    except BaseException:
+        if ranking is not None:
+            ranking.cancel()
+        raise
+    ranker, rank_seconds = _join_ranker(ranking, config, progress)
     last = history[-1] if history else None
     metrics: dict[str, Any] = {
         "valid_mse": last.valid_loss if last else None,
@@ -213,7 +216,7 @@ def train(
         "bs": engine.bs,
         "n_train": train_data.n_ratings,
         "n_valid": valid_data.n_ratings,
-        "rank_seconds": None if ranker is None else time.perf_counter() - ranked,
+        "rank_seconds": rank_seconds,
         "rank_on": None if ranker is None else RANK_ON_ALL,
         "regularization": None if adaptation is None else adaptation.to_dict(),
     }
@@ -234,25 +237,73 @@ RANK_ON_ALL = "all ratings"
 """The manifest's ``metrics.rank_on`` when the ranking model saw the validation part too."""
 
 
-def _fit_ranker(data: Dataset, config: TrainConfig, progress: ProgressCallback | bool | None) -> Any:
-    """The ranking model on every read of ``data`` (and its wanted books, where it has them)."""
+def _rating_model(
+    dataset: Dataset,
+    config: TrainConfig,
+    folder: Path | None,
+    resume: bool,
+    callbacks: Iterable[Callback],
+    progress: ProgressCallback | bool | None,
+    device: Any,
+) -> tuple[list[EpochStats], Engine, Dataset, Dataset, tuple[float, float], Adaptation | None, TrainConfig]:
+    """Split, choose the regularization, and run the rating model's epochs."""
+    train_data, valid_data = random_split(dataset, config.valid_pct, config.seed)
+    if train_data.n_ratings == 0:
+        raise ConfigError(f"no ratings to train on: {dataset.name} has {dataset.n_ratings} ratings")
+    y_range = config.y_range or default_y_range(dataset.rating_min, dataset.rating_max)
+    adaptation = None
+    if config.adapt:  # the data sets the regularization (engines/adapt.py); the chosen settings are recorded
+        config, adaptation = adapt(train_data, config, y_range)
+    run = _Run(config, valid_data, folder, _fingerprint(train_data, valid_data), tuple(callbacks), progress)
+    engine = create_engine(
+        _initial_state(dataset, config, y_range), train_data, config, device=device, on_batch=run.on_batch
+    )
+    history = run.epochs(engine, resume)
+    return history, engine, train_data, valid_data, y_range, adaptation, config
+
+
+def _start_ranker(data: Dataset, config: TrainConfig) -> BackgroundFit | None:
+    """The ranking model's fit on every read of ``data`` (and its wanted books, where it has them), started
+    on its own thread; None without a ranking model.
+
+    It learns from every read, the validation part's too: that part measures the rating model's error, and
+    lists are better for every read they see (MovieLens-small's hold-out through `bookrec
+    split/train/evaluate`: NDCG@10 0.273 fitted on the training part's 80%, 0.30 on all).
+    """
     if config.ranker == "none":
         return None
+    fit = ranker_kinds()[config.ranker].fit
+    regularization = config.rank_regularization(data.n_users)
 
-    def on_iteration(done: int, total: int) -> None:
+    def run(on_step: Callable[[int, int], None]) -> tuple[Any, float]:
+        started = time.perf_counter()
+        ranker = fit(
+            data,
+            factors=config.rank_factors,
+            regularization=regularization,
+            alpha=config.rank_alpha,
+            iterations=config.rank_iterations,
+            seed=config.seed,
+            to_read=config.rank_to_read,
+            on_iteration=on_step,
+        )
+        return ranker, time.perf_counter() - started
+
+    return BackgroundFit(run, name="bookrec-ranking")
+
+
+def _join_ranker(
+    ranking: BackgroundFit | None, config: TrainConfig, progress: ProgressCallback | bool | None
+) -> tuple[Any, float | None]:
+    """The ranking model and its fit's seconds, waiting for it with a "ranking" progress report."""
+    if ranking is None:
+        return None, None
+
+    def on_progress(done: int, total: int) -> None:
         if callable(progress):
             progress(TrainProgress(config.epochs, config.epochs, done, total, stage="ranking"))
 
-    return ranker_kinds()[config.ranker].fit(
-        data,
-        factors=config.rank_factors,
-        regularization=config.rank_regularization(data.n_users),
-        alpha=config.rank_alpha,
-        iterations=config.rank_iterations,
-        seed=config.seed,
-        to_read=config.rank_to_read,
-        on_iteration=on_iteration,
-    )
+    return ranking.result(on_progress)
 
 
 def _checkpointed_epoch(folder: Path, believed: int) -> int:

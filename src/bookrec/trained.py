@@ -88,7 +88,8 @@ class TrainResult:
     """What ``train`` returns.
 
     Attributes:
-        model: The trained torch module, on the CPU, in eval mode.
+        trained: What the engine returned: the trained torch module, or the serving head where the engine
+            trained numpy tables (the sgd and spark engines). ``model`` and ``head`` give either form.
         config: The settings used (all concrete).
         history: One row per epoch.
         metrics: Final figures: valid_mse, valid_rmse, valid_mae (None without validation), train_loss,
@@ -101,7 +102,7 @@ class TrainResult:
             ``metrics["regularization"]``.
     """
 
-    model: Any
+    trained: Any
     config: TrainConfig
     history: tuple[EpochStats, ...]
     metrics: dict[str, Any]
@@ -112,15 +113,27 @@ class TrainResult:
     adaptation: Adaptation | None = None
 
     @functools.cached_property
+    def model(self) -> Any:
+        """The trained torch module, on the CPU, in eval mode (imports torch; made once)."""
+        if isinstance(self.trained, ServingHead):
+            from_head = model_kind(self.config.model).from_head
+            if from_head is None:
+                raise TypeError(f"the {self.config.model} model has no torch module to build from its tables")
+            return from_head(self.trained)
+        return self.trained
+
+    @functools.cached_property
     def head(self) -> ServingHead:
         """The trained model's serving form (numpy arrays), made once."""
-        return model_kind(self.config.model).to_head(self.model)
+        if isinstance(self.trained, ServingHead):
+            return self.trained
+        return model_kind(self.config.model).to_head(self.trained)
 
     def manifest(self) -> dict[str, Any]:
         """What a model folder records about this run (JSON values)."""
         data = self.train_data
         return {
-            "model": {"kind": self.config.model, "settings": self.model.settings()},
+            "model": {"kind": self.config.model, "settings": self.trained.settings()},
             "config": self.config.to_dict(),
             "data": {
                 "name": data.name,

@@ -25,10 +25,10 @@ def random_split(dataset: Dataset, valid_pct: float = 0.2, seed: int = 42) -> tu
     n = dataset.n_ratings
     n_valid = round(n * valid_pct)
     order = np.random.default_rng(seed).permutation(n)
-    # Sorted rows keep file order within each part, which is kinder to caches than a shuffle.
-    valid_rows = np.sort(order[:n_valid])
-    train_rows = np.sort(order[n_valid:])
-    return dataset.subset(train_rows), dataset.subset(valid_rows)
+    # Rows in file order within each part (kinder to caches than a shuffle), by a mask: linear, no sort.
+    held = np.zeros(n, dtype=bool)
+    held[order[:n_valid]] = True
+    return dataset.subset(np.flatnonzero(~held)), dataset.subset(np.flatnonzero(held))
 
 
 def _per_reader_rank(dataset: Dataset, sort_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

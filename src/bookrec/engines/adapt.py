@@ -123,14 +123,10 @@ def _probe_rmse(
     counts: tuple[np.ndarray, np.ndarray],
 ) -> float:
     """Train ``config`` on ``fit`` with the sgd engine and return its RMSE on ``held``."""
-    import torch
-
     from bookrec.engines.sgd import SgdEngine
-    from bookrec.models import model_kind
+    from bookrec.models.dot import initial_head
 
-    generator = torch.Generator().manual_seed(config.seed)
-    model = model_kind(config.model).build(fit.n_users, fit.n_books, config, y_range, generator)
-    engine = SgdEngine(model, fit, config, counts=counts)
+    engine = SgdEngine(initial_head(fit.n_users, fit.n_books, config, y_range), fit, config, counts=counts)
     for epoch in range(config.epochs):
         engine.run_epoch(epoch)
     mse, _ = engine.evaluate(held)

@@ -1,8 +1,9 @@
 """The sgd engine: the dot model trained by the compiled per-rating SGD kernel (:mod:`._sgd_kernels`).
 
 Per-parameter L2 weight decay, a one-cycle-shaped learning rate sampled every round, and LIBMF-style block
-scheduling over two or more threads, deterministic for a seed. The learned tables are loaded into the
-``DotBias`` module at the end. On goodbooks-sized data an epoch takes well under a second on two cores.
+scheduling over two or more threads, deterministic for a seed. It trains numpy tables (the dot model's
+serving head) from start to end, so torch is never imported. On goodbooks-sized data an epoch takes well
+under a second on two cores.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import numpy as np
 from bookrec.engines import _sgd_kernels as kernels
 from bookrec.engines.base import Engine, OnBatch, one_cycle
 from bookrec.errors import ConfigError
+from bookrec.models import model_kind
+from bookrec.models.dot import DotHead
 
 if TYPE_CHECKING:
     from bookrec.config import TrainConfig
@@ -66,13 +69,15 @@ class SgdEngine(Engine):
             )
         if getattr(model, "kind", None) != "dot":
             raise ConfigError("the sgd engine trains only the dot model; use engine 'torch'")
+        if not isinstance(model, DotHead):  # a torch module: its tables (train() passes initial_head's)
+            model = model_kind("dot").to_head(model)
         self.model = model
         self.config = config
         self.lo, self.hi = model.y_range
-        self.user_factors = model.user_factors.weight.detach().numpy().copy()
-        self.book_factors = model.book_factors.weight.detach().numpy().copy()
-        self.user_bias = model.user_bias.weight.detach().numpy()[:, 0].copy()
-        self.book_bias = model.book_bias.weight.detach().numpy()[:, 0].copy()
+        self.user_factors = np.array(model.user_vectors, dtype=np.float32)
+        self.book_factors = np.array(model.book_vectors, dtype=np.float32)
+        self.user_bias = np.array(model.user_bias, dtype=np.float32)
+        self.book_bias = np.array(model.book_bias, dtype=np.float32)
         # Readers and books go to blocks of equal size at random (balanced work per thread), once per seed.
         rng = np.random.default_rng([config.seed, 0x5EED])
         user_block = np.empty(model.n_users, dtype=np.int32)
@@ -181,11 +186,16 @@ class SgdEngine(Engine):
                 )
             target[...] = arrays[name]
 
-    def finish(self) -> Any:
-        import torch
-
-        self.model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self._arrays().items()})
-        return self.model.eval()
+    def finish(self) -> DotHead:
+        """The trained tables as the dot model's serving head (``TrainResult`` builds a torch module from it
+        only when asked)."""
+        return DotHead(
+            self.user_factors.copy(),
+            self.user_bias.copy(),
+            self.book_factors.copy(),
+            self.book_bias.copy(),
+            (self.lo, self.hi),
+        )
 
 
 ENGINE = SgdEngine

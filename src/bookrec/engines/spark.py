@@ -66,7 +66,6 @@ from bookrec.config import TrainConfig
 from bookrec.data.dataset import Dataset
 from bookrec.data.split import random_split
 from bookrec.errors import ConfigError, DataError
-from bookrec.models import model_kind
 from bookrec.models.als import AlsHead, confidence
 from bookrec.models.base import default_y_range
 from bookrec.trained import Callback, EpochStats, ProgressCallback, TrainProgress, TrainResult
@@ -358,9 +357,7 @@ def train_spark(
         "rank_on": None if ranker is None else _RANK_ON_ALL,
         "spark_master": master_used,
     }
-    return TrainResult(
-        _module(head, config), config, (stats,), metrics, train_data, valid_data, y_range, ranker
-    )
+    return TrainResult(head, config, (stats,), metrics, train_data, valid_data, y_range, ranker)
 
 
 def _logit_ratings(
@@ -545,27 +542,6 @@ def _errors(head: Any, data: Dataset, chunk: int = 1 << 20) -> tuple[float, floa
         squared += float(np.dot(error, error))
         absolute += float(np.abs(error).sum())
     return squared / data.n_ratings, absolute / data.n_ratings
-
-
-def _module(head: Any, config: TrainConfig) -> Any:
-    """The dot model's torch module holding the head's tables (what ``TrainResult`` records and saves)."""
-    import torch
-
-    kind = model_kind("dot")
-    module = kind.rebuild(
-        {
-            "n_users": head.n_users,
-            "n_books": head.n_books,
-            "n_factors": head.n_factors,
-            "y_range": head.y_range,
-        }
-    )
-    with torch.no_grad():
-        module.user_factors.weight.copy_(torch.from_numpy(head.user_vectors))
-        module.book_factors.weight.copy_(torch.from_numpy(head.book_vectors))
-        module.user_bias.weight.copy_(torch.from_numpy(head.user_bias)[:, None])
-        module.book_bias.weight.copy_(torch.from_numpy(head.book_bias)[:, None])
-    return module.eval()
 
 
 def spark_regularization(config: TrainConfig, data: Dataset) -> float:

@@ -170,6 +170,9 @@ class ModelKind:
         rebuild: ``rebuild(settings) -> torch module`` from the module's ``settings()`` (a checkpoint's
             or a manifest's record of the architecture).
         to_head: ``to_head(module) -> head``: the trained module's serving form.
+        initial_head: ``initial_head(n_users, n_books, config, y_range) -> head`` with seeded initial tables,
+            for engines that train numpy tables (the sgd engine); None for kinds only torch trains.
+        from_head: ``from_head(head) -> torch module`` holding the head's tables; None where unneeded.
         hyperparameters: The ``TrainConfig`` fields this kind uses beyond those every kind uses (n_factors,
             epochs, lr, wd, seed, init_std, pct_start, valid_pct, y_range); the contract tests check that
             each of them changes the result.
@@ -184,3 +187,5 @@ class ModelKind:
     rebuild: Callable[[dict[str, Any]], Any]
     to_head: Callable[[Any], ServingHead]
     hyperparameters: tuple[str, ...] = ()
+    initial_head: Callable[[int, int, TrainConfig, tuple[float, float]], ServingHead] | None = None
+    from_head: Callable[[Any], Any] | None = None

@@ -102,6 +102,15 @@ class DotHead(ServingHead):
             "book_bias": self.book_bias.astype(np.float32, copy=False),
         }
 
+    def settings(self) -> dict[str, Any]:
+        """The architecture as the torch module records it (``DotBias.settings``), for the manifest."""
+        return {
+            "n_users": self.n_users,
+            "n_books": self.n_books,
+            "n_factors": self.n_factors,
+            "y_range": list(self.y_range),
+        }
+
     @classmethod
     def tensor_names(cls) -> tuple[str, ...]:
         """The four tables."""
@@ -217,6 +226,34 @@ def _build(
     )
 
 
+def initial_head(n_users: int, n_books: int, config: TrainConfig, y_range: tuple[float, float]) -> DotHead:
+    """Seeded initial tables as numpy arrays (normal, ``config.init_std``): the sgd engine trains these,
+    so the default training never imports torch nor builds its module (~2 s of a full-size run)."""
+    rng = np.random.default_rng([config.seed, _INIT_STREAM])
+
+    def table(rows: int, width: int) -> np.ndarray:
+        return rng.standard_normal((rows, width), dtype=np.float32) * np.float32(config.init_std)
+
+    user_vectors, book_vectors = table(n_users, config.n_factors), table(n_books, config.n_factors)
+    return DotHead(user_vectors, table(n_users, 1)[:, 0], book_vectors, table(n_books, 1)[:, 0], y_range)
+
+
+_INIT_STREAM = 0x1417  # mixed into the seed: the initial tables' own stream
+
+
+def from_head(head: DotHead) -> Any:
+    """The torch module holding ``head``'s tables (``TrainResult.model`` of an engine that trained arrays)."""
+    import torch
+
+    module = _rebuild(head.settings())
+    with torch.no_grad():
+        module.user_factors.weight.copy_(torch.from_numpy(np.array(head.user_vectors, dtype=np.float32)))
+        module.book_factors.weight.copy_(torch.from_numpy(np.array(head.book_vectors, dtype=np.float32)))
+        module.user_bias.weight.copy_(torch.from_numpy(np.array(head.user_bias, dtype=np.float32))[:, None])
+        module.book_bias.weight.copy_(torch.from_numpy(np.array(head.book_bias, dtype=np.float32))[:, None])
+    return module.eval()
+
+
 def _rebuild(settings: dict[str, Any]) -> Any:
     kwargs = dict(settings)
     kwargs["y_range"] = tuple(kwargs.get("y_range", (0.0, 5.5)))
@@ -283,6 +320,8 @@ KIND = ModelKind(
     build=_build,
     rebuild=_rebuild,
     to_head=_to_head,
+    initial_head=initial_head,
+    from_head=from_head,
 )
 
 
