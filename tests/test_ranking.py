@@ -3,6 +3,7 @@ editions; ``by="rating"`` keeps the rating model's order."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -175,3 +176,25 @@ def test_cli_by_rating_and_match(served: Recommender, tmp_path) -> None:
     assert [row["book_id"] for row in rated] == [r.book_id for r in served.recommend(3, k=4, by="rating")]
     bad = runner.invoke(app, ["recommend", folder, "--user", "3", "--by", "stars"])
     assert bad.exit_code == 2
+
+
+def test_the_reads_matrix_is_the_same_filled_a_chunk_at_a_time() -> None:
+    from bookrec.models.als import reads_matrix
+
+    rng = np.random.default_rng(4)
+    users, books = rng.integers(0, 90, 3_000), rng.integers(0, 70, 3_000)
+    data = Dataset.from_ratings(users, books, rng.integers(1, 6, 3_000).astype(float))
+    data = dataclasses.replace(
+        data,
+        want_user_idx=rng.integers(0, data.n_users, 900).astype(np.int32),
+        want_book_idx=rng.integers(0, data.n_books, 900).astype(np.int32),
+    )
+    whole = reads_matrix(data, 5.0, 1.0)
+    for chunk in (1, 7, 1_000):
+        chunked = reads_matrix(data, 5.0, 1.0, chunk=chunk)
+        chunked.sort_indices()
+        assert np.array_equal(chunked.indptr, whole.indptr)
+        assert np.array_equal(chunked.indices, whole.indices)
+        np.testing.assert_allclose(chunked.data, whole.data, rtol=1e-6)
+    # A book both rated and wanted is one entry, its confidences summed.
+    assert whole.nnz < data.n_ratings + 900

@@ -69,15 +69,20 @@ class SgdEngine(Engine):
             )
         if getattr(model, "kind", None) != "dot":
             raise ConfigError("the sgd engine trains only the dot model; use engine 'torch'")
-        if not isinstance(model, DotHead):  # a torch module: its tables (train() passes initial_head's)
-            model = model_kind("dot").to_head(model)
-        self.model = model
+        if not isinstance(model, DotHead):  # a torch module: copies of its tables (train() passes a head)
+            head = model_kind("dot").to_head(model)
+            tables = (head.user_vectors, head.user_bias, head.book_vectors, head.book_bias)
+            model = DotHead(*(np.array(t, dtype=np.float32) for t in tables), head.y_range)
         self.config = config
         self.lo, self.hi = model.y_range
-        self.user_factors = np.array(model.user_vectors, dtype=np.float32)
-        self.book_factors = np.array(model.book_vectors, dtype=np.float32)
-        self.user_bias = np.array(model.user_bias, dtype=np.float32)
-        self.book_bias = np.array(model.book_bias, dtype=np.float32)
+        # Trained in place (the initial head is the engine's own: no second copy of the tables at scale).
+        self.user_factors = _writable(model.user_vectors)
+        self.book_factors = _writable(model.book_vectors)
+        self.user_bias = _writable(model.user_bias)
+        self.book_bias = _writable(model.book_bias)
+        self.model = DotHead(
+            self.user_factors, self.user_bias, self.book_factors, self.book_bias, model.y_range
+        )
         # Readers and books go to blocks of equal size at random (balanced work per thread), once per seed.
         rng = np.random.default_rng([config.seed, 0x5EED])
         user_block = np.empty(model.n_users, dtype=np.int32)
@@ -187,15 +192,16 @@ class SgdEngine(Engine):
             target[...] = arrays[name]
 
     def finish(self) -> DotHead:
-        """The trained tables as the dot model's serving head (``TrainResult`` builds a torch module from it
-        only when asked)."""
-        return DotHead(
-            self.user_factors.copy(),
-            self.user_bias.copy(),
-            self.book_factors.copy(),
-            self.book_bias.copy(),
-            (self.lo, self.hi),
-        )
+        """The trained tables as the dot model's serving head, without a copy: the engine's last call
+        (``TrainResult`` builds a torch module from it only when asked)."""
+        return self.model
+
+
+def _writable(table: np.ndarray) -> np.ndarray:
+    """``table`` itself when it is a writable, contiguous float32 array, else a copy that is."""
+    if table.dtype == np.float32 and table.flags.c_contiguous and table.flags.writeable:
+        return table
+    return np.array(table, dtype=np.float32, order="C")
 
 
 ENGINE = SgdEngine

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
-from bookrec.data.rated import RatedBooks
+from bookrec.data.rated import RatedBooks, group_order
 from bookrec.models.base import matvec
 
 if TYPE_CHECKING:
@@ -48,8 +48,9 @@ def confidence(
     """The confidence of each read from its rating (see the module docstring), relative to the scale."""
     lo, hi = scale
     span = hi - lo if hi > lo else 1.0
-    share = np.clip((np.asarray(rating, dtype=np.float64) - lo) / span, 0.0, 1.0)
-    return (alpha * (floor + (1.0 - floor) * share) ** CONFIDENCE_POWER).astype(np.float32)
+    share = np.clip((np.asarray(rating, dtype=np.float32) - np.float32(lo)) / np.float32(span), 0.0, 1.0)
+    base = np.float32(floor) + np.float32(1.0 - floor) * share
+    return (np.float32(alpha) * base ** np.float32(CONFIDENCE_POWER)).astype(np.float32, copy=False)
 
 
 @dataclass(frozen=True)
@@ -243,22 +244,15 @@ def fit(
         to_read: Confidence of a wanted book (0 leaves to_read.csv out).
         on_iteration: Called with (iterations done, iterations) after each sweep.
     """
-    import scipy.sparse as sparse
     import threadpoolctl
     from implicit.cpu.als import AlternatingLeastSquares
 
-    users, books = dataset.user_idx, dataset.book_idx
-    weights = confidence(dataset.rating, dataset.rating_scale, alpha)
     wanted = None
     if to_read > 0 and dataset.want_user_idx.size:
-        users = np.concatenate([users, dataset.want_user_idx])
-        books = np.concatenate([books, dataset.want_book_idx])
-        weights = np.concatenate([weights, np.full(dataset.want_user_idx.size, to_read, np.float32)])
         want_users, want_books = dataset.want_user_idx, dataset.want_book_idx
         by_reader = RatedBooks.from_arrays(want_users, want_books, np.zeros(want_users.size), dataset.n_users)
         wanted = (by_reader.indptr, by_reader.book_idx)
-    reads = sparse.csr_matrix((weights, (users, books)), shape=(dataset.n_users, dataset.n_books))
-    reads.sum_duplicates()
+    reads = reads_matrix(dataset, alpha, to_read)
 
     def report(iteration: int, _seconds: float, _loss: Any) -> None:
         if on_iteration is not None:
@@ -278,6 +272,59 @@ def fit(
     return AlsHead(
         np.asarray(model.user_factors), np.asarray(model.item_factors), regularization, alpha, wanted
     )
+
+
+def reads_matrix(dataset: Dataset, alpha: float, to_read: float, chunk: int = 1 << 24) -> Any:
+    """Who read what as a (readers x books) float32 CSR matrix of confidences (a pair read twice sums).
+
+    Up to ``chunk`` reads, scipy gathers them all and sorts them into rows (~3x faster); beyond, they are
+    filled a chunk at a time straight into their rows: beside the matrix itself (8 bytes a read) that needs a
+    few hundred MB whatever the size, where gathering every read first took 20 bytes a read more (4.6 GB at
+    the UCSD Goodreads shape's 229M reads). Both give the same matrix.
+    """
+    import scipy.sparse as sparse
+
+    parts = [(dataset.user_idx, dataset.book_idx, dataset.rating)]
+    if to_read > 0 and dataset.want_user_idx.size:
+        parts.append((dataset.want_user_idx, dataset.want_book_idx, None))
+    n_users = dataset.n_users
+    shape = (n_users, dataset.n_books)
+    if sum(users.size for users, _, _ in parts) <= chunk:
+        weights = [
+            np.full(users.size, to_read, np.float32)
+            if ratings is None
+            else confidence(ratings, dataset.rating_scale, alpha)
+            for users, _, ratings in parts
+        ]
+        pairs = (np.concatenate([users for users, _, _ in parts]), np.concatenate([b for _, b, _ in parts]))
+        reads = sparse.csr_matrix((np.concatenate(weights), pairs), shape=shape)
+        reads.sum_duplicates()
+        return reads
+    counts = sum(np.bincount(users, minlength=n_users) for users, _, _ in parts)
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    nnz = int(indptr[-1])
+    index_type = np.int32 if nnz < 2**31 and dataset.n_books < 2**31 else np.int64
+    indices = np.empty(nnz, dtype=index_type)
+    weights = np.empty(nnz, dtype=np.float32)
+    next_free = indptr[:-1].copy()
+    for users, books, ratings in parts:
+        for start in range(0, users.size, chunk):
+            part = slice(start, start + chunk)
+            order = group_order(users[part], n_users)
+            grouped = users[part][order]
+            first = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+            run_start = np.repeat(first, np.diff(np.r_[first, grouped.size]))
+            where = next_free[grouped] + (np.arange(grouped.size) - run_start)
+            indices[where] = books[part][order]
+            if ratings is None:
+                weights[where] = to_read
+            else:
+                weights[where] = confidence(ratings[part][order], dataset.rating_scale, alpha)
+            next_free += np.bincount(grouped, minlength=n_users)
+    reads = sparse.csr_matrix((weights, indices, indptr), shape=shape)
+    reads.sum_duplicates()
+    return reads
 
 
 @dataclass(frozen=True)
