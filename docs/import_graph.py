@@ -52,6 +52,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "bookrec.engines",
             "bookrec.trained",
             "bookrec.train",
+            "bookrec.ranking_fit",
             "bookrec.lr_find",
             "bookrec.tune",
             "bookrec.warmup",

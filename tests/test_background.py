@@ -91,3 +91,17 @@ def test_a_failed_rating_model_cancels_the_ranking_fit(monkeypatch: pytest.Monke
     with pytest.raises(TrainingInterrupted):
         train(data, TrainConfig(epochs=2, rank_factors=8, adapt=False))
     assert "bookrec-ranking" not in {t.name for t in threading.enumerate()} - before
+
+
+def test_a_ranking_fit_too_big_to_run_beside_runs_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where memory is short the fits run one after the other, with the same result."""
+    import bookrec.ranking_fit as ranking_fit
+
+    data = planted_dataset(np.random.default_rng(3), taste_reads=True)
+    config = TrainConfig(epochs=1, rank_factors=8, rank_iterations=2, seed=5, adapt=False)
+    beside = train(data, config)
+    monkeypatch.setattr(ranking_fit, "available_memory", lambda: 1)
+    after = train(data, config)
+    assert beside.metrics["rank_beside"] is True and after.metrics["rank_beside"] is False
+    np.testing.assert_array_equal(beside.ranker.book_factors, after.ranker.book_factors)
+    np.testing.assert_array_equal(beside.head.book_vectors, after.head.book_vectors)

@@ -13,13 +13,12 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bookrec import modelfile
-from bookrec.background import BackgroundFit
 from bookrec.config import DEFAULTS, ENGINES, MODELS, OPTIMIZERS, TrainConfig, auto_batch_size
 from bookrec.data.dataset import Dataset
 from bookrec.data.split import random_split
@@ -27,8 +26,9 @@ from bookrec.engines import create_engine
 from bookrec.engines.adapt import Adaptation, adapt
 from bookrec.engines.base import Engine
 from bookrec.errors import CheckpointError, ConfigError, TrainingDivergedError, TrainingInterrupted
-from bookrec.models import model_kind, ranker_kinds
+from bookrec.models import model_kind
 from bookrec.models.base import default_y_range
+from bookrec.ranking_fit import fits_beside, join_ranker, start_ranker
 from bookrec.trained import Callback, EpochStats, ProgressCallback, TrainProgress, TrainResult
 
 __all__ = [
@@ -195,7 +195,9 @@ def train(
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if resume and folder is None:
         raise ConfigError("resume needs a checkpoint folder (checkpoint_dir)")
-    ranking = _start_ranker(dataset, config)  # on its own thread, beside all that follows (background.py)
+    # The ranking model fits on its own thread, beside the rating model where memory allows (background.py).
+    beside = config.ranker != "none" and fits_beside(dataset, config)
+    ranking = start_ranker(dataset, config) if beside else None
     try:
         history, engine, train_data, valid_data, y_range, adaptation, config = _rating_model(
             dataset, config, folder, resume, callbacks, progress, device
@@ -204,7 +206,9 @@ def train(
         if ranking is not None:
             ranking.cancel()
         raise
-    ranker, rank_seconds = _join_ranker(ranking, config, progress)
+    if not beside:
+        ranking = start_ranker(dataset, config)
+    ranker, rank_seconds = join_ranker(ranking, config, progress)
     last = history[-1] if history else None
     metrics: dict[str, Any] = {
         "valid_mse": last.valid_loss if last else None,
@@ -218,6 +222,7 @@ def train(
         "n_valid": valid_data.n_ratings,
         "rank_seconds": rank_seconds,
         "rank_on": None if ranker is None else RANK_ON_ALL,
+        "rank_beside": None if ranker is None else beside,
         "regularization": None if adaptation is None else adaptation.to_dict(),
     }
     return TrainResult(
@@ -260,50 +265,6 @@ def _rating_model(
     )
     history = run.epochs(engine, resume)
     return history, engine, train_data, valid_data, y_range, adaptation, config
-
-
-def _start_ranker(data: Dataset, config: TrainConfig) -> BackgroundFit | None:
-    """The ranking model's fit on every read of ``data`` (and its wanted books, where it has them), started
-    on its own thread; None without a ranking model.
-
-    It learns from every read, the validation part's too: that part measures the rating model's error, and
-    lists are better for every read they see (MovieLens-small's hold-out through `bookrec
-    split/train/evaluate`: NDCG@10 0.273 fitted on the training part's 80%, 0.30 on all).
-    """
-    if config.ranker == "none":
-        return None
-    fit = ranker_kinds()[config.ranker].fit
-    regularization = config.rank_regularization(data.n_users)
-
-    def run(on_step: Callable[[int, int], None]) -> tuple[Any, float]:
-        started = time.perf_counter()
-        ranker = fit(
-            data,
-            factors=config.rank_factors,
-            regularization=regularization,
-            alpha=config.rank_alpha,
-            iterations=config.rank_iterations,
-            seed=config.seed,
-            to_read=config.rank_to_read,
-            on_iteration=on_step,
-        )
-        return ranker, time.perf_counter() - started
-
-    return BackgroundFit(run, name="bookrec-ranking")
-
-
-def _join_ranker(
-    ranking: BackgroundFit | None, config: TrainConfig, progress: ProgressCallback | bool | None
-) -> tuple[Any, float | None]:
-    """The ranking model and its fit's seconds, waiting for it with a "ranking" progress report."""
-    if ranking is None:
-        return None, None
-
-    def on_progress(done: int, total: int) -> None:
-        if callable(progress):
-            progress(TrainProgress(config.epochs, config.epochs, done, total, stage="ranking"))
-
-    return ranking.result(on_progress)
 
 
 def _checkpointed_epoch(folder: Path, believed: int) -> int:

@@ -274,12 +274,14 @@ def fit(
     )
 
 
-def reads_matrix(dataset: Dataset, alpha: float, to_read: float, chunk: int = 1 << 24) -> Any:
+def reads_matrix(
+    dataset: Dataset, alpha: float, to_read: float, chunk: int = 1 << 22, gather_up_to: int = 1 << 24
+) -> Any:
     """Who read what as a (readers x books) float32 CSR matrix of confidences (a pair read twice sums).
 
-    Up to ``chunk`` reads, scipy gathers them all and sorts them into rows (~3x faster); beyond, they are
-    filled a chunk at a time straight into their rows: beside the matrix itself (8 bytes a read) that needs a
-    few hundred MB whatever the size, where gathering every read first took 20 bytes a read more (4.6 GB at
+    Up to ``gather_up_to`` reads, scipy gathers them all and sorts them into rows (~3x faster); beyond, they
+    are filled ``chunk`` at a time straight into their rows: beside the matrix itself (8 bytes a read) that
+    needs ~150 MB whatever the size, where gathering every read first took 20 bytes a read more (4.6 GB at
     the UCSD Goodreads shape's 229M reads). Both give the same matrix.
     """
     import scipy.sparse as sparse
@@ -289,7 +291,7 @@ def reads_matrix(dataset: Dataset, alpha: float, to_read: float, chunk: int = 1 
         parts.append((dataset.want_user_idx, dataset.want_book_idx, None))
     n_users = dataset.n_users
     shape = (n_users, dataset.n_books)
-    if sum(users.size for users, _, _ in parts) <= chunk:
+    if sum(users.size for users, _, _ in parts) <= gather_up_to:
         weights = [
             np.full(users.size, to_read, np.float32)
             if ratings is None
