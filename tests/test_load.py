@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -115,6 +116,32 @@ def test_cache_is_keyed_by_content_and_options(goodbooks_folder) -> None:
     changed = load_dataset(folder)
     assert changed.n_ratings == 50
     assert changed.source_hash != full.source_hash
+
+
+def test_a_cached_load_hashes_no_file(goodbooks_folder, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = goodbooks_folder()
+    first = load_dataset(folder)
+
+    def no_hashing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the files were hashed again")
+
+    monkeypatch.setattr("bookrec.data._cache._cache_key", no_hashing)
+    assert load_dataset(folder).source_hash == first.source_hash  # the stamp index knew the key
+
+
+def test_a_file_rewritten_with_its_old_size_and_times_is_not_served_stale(goodbooks_folder) -> None:
+    folder = goodbooks_folder()
+    ratings = folder / "ratings.csv"
+    first = load_dataset(folder)
+    before = ratings.stat()
+    text = ratings.read_text()
+    swapped = text.replace(",5\n", ",4\n", 1)  # one rating changed, the same number of bytes
+    assert swapped != text and len(swapped) == len(text)
+    ratings.write_text(swapped)
+    os.utime(ratings, ns=(before.st_atime_ns, before.st_mtime_ns))  # as `touch -r` or `cp -p` would
+    again = load_dataset(folder)
+    assert again.source_hash != first.source_hash
+    assert again.rating.sum() == first.rating.sum() - 1
 
 
 def test_broken_cache_is_rebuilt_not_trusted(goodbooks_folder) -> None:

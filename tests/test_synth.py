@@ -438,3 +438,32 @@ def test_cli_knobs_reach_the_data_and_its_readme(tmp_path: Path) -> None:
     help_text = runner.invoke(app, ["synth", "--help"]).stdout
     for option in ("--scale", "--reader-tail", "--taste-strength"):
         assert option in help_text
+
+
+def test_blocks_and_chunks_do_not_change_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Readers are drawn a block at a time and rows written a chunk at a time, so that any size fits in
+    # memory: the files must not depend on where the blocks fall.
+    for layout in ("goodbooks", "ucsd"):
+        generate_goodbooks(
+            tmp_path / f"{layout}-whole", n_users=80, n_books=50, n_ratings=2_000, layout=layout
+        )
+    monkeypatch.setattr("bookrec.data._synth_model._BLOCK_RATINGS", 97)
+    monkeypatch.setattr("bookrec.data.synth._CHUNK", 61)
+    for layout in ("goodbooks", "ucsd"):
+        generate_goodbooks(
+            tmp_path / f"{layout}-blocks", n_users=80, n_books=50, n_ratings=2_000, layout=layout
+        )
+        assert _digests(tmp_path / f"{layout}-blocks") == _digests(tmp_path / f"{layout}-whole"), layout
+
+
+def test_the_number_of_to_read_pairs_can_be_asked_for(tmp_path: Path) -> None:
+    report = generate_goodbooks(
+        tmp_path / "ucsd", n_users=60, n_books=40, n_ratings=900, n_to_read=1_100, layout="ucsd"
+    )
+    interactions = pd.read_csv(tmp_path / "ucsd" / "goodreads_interactions.csv")
+    assert report.n_to_read == (interactions["rating"] == 0).sum() == 1_100
+    assert not interactions.duplicated(["user_id", "book_id"]).any()
+    assert len(synthesize(60, 40, 900, n_to_read=0).to_read) == 0
+    assert len(synthesize(10, 10, 40, n_to_read=10**6).to_read) == 60  # at most the pairs left unrated
+    with pytest.raises(ConfigError, match="to-read"):
+        synthesize(10, 10, 40, n_to_read=-1)

@@ -3,6 +3,13 @@
 A folder holds ``.npy`` arrays (read with ``allow_pickle=False``), a Parquet books table and ``meta.json``.
 Its name is a SHA-256 over the source files' bytes and every option that changes the parse, so a changed
 file or option never reads an old cache.
+
+Hashing the bytes on every load cost seconds per GB (the UCSD Goodreads files are about 6 GB), so the
+content key is computed once per version of the files and remembered in an index beside the cache
+(``cache-index/<stamp>``), keyed by each file's path, size, modification and change times (ns), inode and
+device, and the options. Any write to a file changes its change time (which, unlike the modification time,
+no tool can set back), so an edited or replaced file misses the index and is hashed again: a stale cache is
+never served. The key is only remembered when the files' stamps are the same before and after hashing.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import pyarrow.parquet as pq
 from bookrec._files import _pid_alive, ordinary_permissions
 from bookrec.data.dataset import Dataset, LoadReport
 from bookrec.data.ids import IdMap
+from bookrec.data.paths import dataset_cache_dir
 from bookrec.data.sources import DataSource, _Files, _is_synthetic
 from bookrec.errors import DataError
 
@@ -32,7 +40,54 @@ CACHE_FORMAT = 7  # books table: 3 work_id, 6 original_title, 7 genres; 4: to_re
 # folder of a writer that was killed mid-write (removed) from one still being written (left alone).
 _STAGING = re.compile(r"\.[0-9a-f]+\.(\d{1,9})\.[^.]+")
 
+_INDEX = "cache-index"  # beside the cache folder: stamp -> content key, one small file each
+_KEY = re.compile(r"[0-9a-f]{32}")
+
 _ARRAYS = ("user_idx", "book_idx", "rating", "user_ids", "book_ids", "want_user_idx", "want_book_idx")
+
+
+def _cache_folder(source: DataSource, files: _Files) -> Path:
+    """The cache folder of ``source``: its content key, looked up in the stamp index, hashed on a miss."""
+    cache = dataset_cache_dir()
+    index = cache.with_name(_INDEX)
+    stamp = _stamp(source, files)
+    try:
+        key = (index / stamp).read_text(encoding="ascii").strip()
+        if _KEY.fullmatch(key):
+            return cache / key
+    except (OSError, UnicodeDecodeError):
+        pass
+    key = _cache_key(source, files)
+    if _stamp(source, files) == stamp:  # unchanged while it was hashed: the key is this version's
+        _remember(index, stamp, key)
+    return cache / key
+
+
+def _stamp(source: DataSource, files: _Files) -> str:
+    """SHA-256 over the files' paths and stat fields and the options: cheap, and changed by any write."""
+    stats = []
+    for path in files.hashed:
+        try:
+            st = os.stat(path)
+        except OSError as error:
+            raise DataError(f"{path}: cannot be read: {error.strerror}") from None
+        stats.append(
+            [os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+        )
+    text = json.dumps({"files": stats, "options": _options(source, files)}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _remember(index: Path, stamp: str, key: str) -> None:
+    """Write ``index/stamp`` holding ``key`` atomically; a read-only home only costs the next load a hash."""
+    try:
+        index.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{stamp}.", dir=index)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(key)
+        os.replace(tmp, index / stamp)
+    except OSError:
+        pass
 
 
 def _cache_key(source: DataSource, files: _Files) -> str:
@@ -44,7 +99,13 @@ def _cache_key(source: DataSource, files: _Files) -> str:
                 digest.update(hashlib.file_digest(handle, "sha256").digest())
         except OSError as error:
             raise DataError(f"{path}: cannot be read: {error.strerror}") from None
-    options = {
+    digest.update(json.dumps(_options(source, files), sort_keys=True).encode())
+    return digest.hexdigest()[:32]
+
+
+def _options(source: DataSource, files: _Files) -> dict[str, object]:
+    """Every option that changes the parse, as JSON-ready values."""
+    return {
         "format": CACHE_FORMAT,
         "goodbooks": source.is_goodbooks,
         "members": [
@@ -60,8 +121,6 @@ def _cache_key(source: DataSource, files: _Files) -> str:
         "scale": source.rating_scale,
         "synthetic": _is_synthetic(files),
     }
-    digest.update(json.dumps(options, sort_keys=True).encode())
-    return digest.hexdigest()[:32]
 
 
 def _read_cache(folder: Path) -> Dataset | None:

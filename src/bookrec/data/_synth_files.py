@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,12 +45,19 @@ def _check_out_dir(out_dir: Path) -> None:
         )
 
 
-def _write_ints(path: Path, frame: pd.DataFrame) -> None:
-    """A CSV of integer columns, fast (pyarrow), with an unquoted header like the release's files."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+def _write_ints(path: Path, rows: pd.DataFrame | Iterable[pd.DataFrame]) -> None:
+    """A CSV of integer columns, fast (pyarrow), with an unquoted header like the release's files.
+
+    ``rows`` is one frame or the file's frames in order (at least one, maybe empty), written as they come
+    so that a file of any length needs the memory of one chunk.
+    """
+    chunks = [rows] if isinstance(rows, pd.DataFrame) else rows
+    options = pa_csv.WriteOptions(include_header=False)
     with open(path, "wb") as handle:
-        handle.write((",".join(frame.columns) + "\n").encode())
-        pa_csv.write_csv(table, handle, write_options=pa_csv.WriteOptions(include_header=False))
+        for number, frame in enumerate(chunks):
+            if number == 0:
+                handle.write((",".join(frame.columns) + "\n").encode())
+            pa_csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), handle, write_options=options)
 
 
 def _readme(report: SynthReport, books_name: str | None) -> str:

@@ -7,6 +7,7 @@ and the scales below are described in ``bookrec.data.synth``; the per-reader dra
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -158,13 +159,37 @@ def _allocate(total: int, weights: np.ndarray, caps: np.ndarray) -> np.ndarray:
     return out
 
 
-def _draw_pairs(
-    model: PlantedModel, n_ratings: int, rng: np.random.Generator, reader_tail: float = 0.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Rated pairs (user_idx, book_idx, taste) grouped by reader, and to-read pairs.
+@dataclass(frozen=True, eq=False)
+class _Choice:
+    """Every draw made before the per-reader kernel: who rates and shelves how many books, and the covers.
+
+    Attributes:
+        rated: Ratings per reader (int64).
+        to_read: To-read (shelf) pairs per reader (int64).
+        cover_indptr: Reader ``u``'s covering books are ``cover_books[cover_indptr[u]:cover_indptr[u + 1]]``.
+        cover_books: Books each rated once by the reader drawn to cover them (every book is rated).
+        seeds: Each reader's SplitMix64 seed (uint64), so a reader's draw needs no other reader's.
+    """
+
+    rated: np.ndarray
+    to_read: np.ndarray
+    cover_indptr: np.ndarray
+    cover_books: np.ndarray
+    seeds: np.ndarray
+
+
+def _choose(
+    model: PlantedModel,
+    n_ratings: int,
+    rng: np.random.Generator,
+    reader_tail: float = 0.0,
+    n_to_read: int | None = None,
+) -> _Choice:
+    """How many books each reader rates and shelves, and who covers each book (``_draw_block`` draws which).
 
     ``reader_tail`` in [0, 1] reshapes readers' activity from goodbooks' even Beta spread (0) to a long
-    tail of light readers (1), by a power of the same draws.
+    tail of light readers (1), by a power of the same draws. ``n_to_read`` asks for that many to-read pairs
+    (at most the free pairs); None keeps goodbooks' 0.153 per rating.
     """
     n_users, n_books = model.n_users, model.n_books
     # Readers' activity: a Beta-shaped spread from 2 to about twice the mean (real: a few to 200, mean 112).
@@ -176,52 +201,97 @@ def _draw_pairs(
     # array, so no reader gets more such books than ratings.
     slots = rng.choice(n_ratings, size=n_books, replace=False)
     cover_user = np.searchsorted(np.cumsum(rated), slots, side="right")
+    del slots
     cover_order = np.argsort(cover_user, kind="stable")
     cover_books = cover_order.astype(np.int64)  # book index = position in slots
     cover_indptr = np.concatenate([[0], np.cumsum(np.bincount(cover_user, minlength=n_users))])
     wants = rng.beta(1.0, 2.0, size=n_users) * (rng.random(n_users) < _TO_READ_READERS)
     room = n_books - rated
-    to_read = _allocate(min(round(_TO_READ_PER_RATING * n_ratings), int(room.sum())), wants, room)
+    asked = round(_TO_READ_PER_RATING * n_ratings) if n_to_read is None else n_to_read
+    to_read = _allocate(min(asked, int(room.sum())), wants, room)
     seeds = rng.integers(0, 2**63, size=n_users, dtype=np.int64).view(np.uint64)
+    return _Choice(rated, to_read, cover_indptr.astype(np.int64), cover_books, seeds)
+
+
+def _reader_blocks(rows: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """Consecutive reader ranges ``[start, stop)`` of about ``size`` rows each (a busy reader may pass it).
+
+    The ranges depend only on ``rows`` and ``size``, so anything drawn block by block is drawn the same way
+    on every run.
+    """
+    ends = np.cumsum(rows)
+    cuts = np.searchsorted(ends, np.arange(size, int(ends[-1]) if ends.size else 0, size), side="left") + 1
+    bounds = np.unique(np.concatenate([[0], cuts, [rows.size]]))
+    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+
+
+def _draw_block(
+    model: PlantedModel, choice: _Choice, start: int, stop: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Readers ``start..stop-1``: their rated books (int32), the taste of each, their to-read books (int32).
+
+    Each reader draws from its own stream, so a block gives the same books as one call over all readers.
+    """
+    book_idx = np.empty(int(choice.rated[start:stop].sum()), dtype=np.int32)
+    taste = np.empty(book_idx.size, dtype=np.float64)
+    to_read_book = np.empty(int(choice.to_read[start:stop].sum()), dtype=np.int32)
     cdf = np.cumsum(model.popularity)
     cdf /= cdf[-1]
-    book_idx = np.empty(n_ratings, dtype=np.int32)
-    taste = np.empty(n_ratings, dtype=np.float64)
-    to_read_book = np.empty(int(to_read.sum()), dtype=np.int32)
     _draw_kernel(
-        rated,
-        to_read,
-        cover_indptr.astype(np.int64),
-        cover_books,
+        choice.rated[start:stop],
+        choice.to_read[start:stop],
+        choice.cover_indptr[start : stop + 1],  # absolute positions in cover_books: no rebasing needed
+        choice.cover_books,
         cdf,
         np.log(model.popularity),
-        model.user_factors,
+        model.user_factors[start:stop],
         model.book_factors,
-        seeds,
+        choice.seeds[start:stop],
         _SELECTION / _TASTE_SD,
         book_idx,
         taste,
         to_read_book,
     )
-    user_idx = np.repeat(np.arange(n_users, dtype=np.int32), rated)
-    to_read_user = np.repeat(np.arange(n_users, dtype=np.int32), to_read)
-    return user_idx, book_idx, taste, to_read_user, to_read_book
+    return book_idx, taste, to_read_book
 
 
-def _stars(
-    model: PlantedModel,
-    user_idx: np.ndarray,
-    book_idx: np.ndarray,
-    taste: np.ndarray,
-    rng: np.random.Generator,
-    rating_max: int = 5,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each pair's score plus noise, cut into 1..rating_max at the quantiles that give ``RATING_SHARES``.
+_BLOCK_RATINGS = 1 << 22  # readers drawn at a time: their temporaries stay near 100 MB at any size
 
-    Returns the ratings (int8) and the ``rating_max - 1`` cut points.
+
+def _scores(
+    model: PlantedModel, choice: _Choice, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which books each reader rates and shelves, and each rating's score plus noise, a block at a time.
+
+    The noise is drawn block after block from one generator: the same numbers as one draw for all. What
+    stays per rating is its book (int32) and its score (float64, until ``_cut``).
+
+    Returns the rated books (grouped by reader, in reader order), their scores and the to-read books
+    (likewise).
     """
-    score = model.user_bias[user_idx].astype(np.float64) + model.book_bias[book_idx] + taste
-    score += rng.normal(scale=model.noise_sd, size=score.size)
+    n_ratings = int(choice.rated.sum())
+    book_idx = np.empty(n_ratings, dtype=np.int32)
+    score = np.empty(n_ratings, dtype=np.float64)
+    to_read_book = np.empty(int(choice.to_read.sum()), dtype=np.int32)
+    rated_at, wants_at = 0, 0
+    for start, stop in _reader_blocks(choice.rated, _BLOCK_RATINGS):
+        books, taste, wants = _draw_block(model, choice, start, stop)
+        user = np.repeat(np.arange(start, stop), choice.rated[start:stop])
+        part = model.user_bias[user].astype(np.float64) + model.book_bias[books] + taste
+        part += rng.normal(scale=model.noise_sd, size=part.size)
+        score[rated_at : rated_at + books.size] = part
+        book_idx[rated_at : rated_at + books.size] = books
+        to_read_book[wants_at : wants_at + wants.size] = wants
+        rated_at, wants_at = rated_at + books.size, wants_at + wants.size
+        del books, taste, wants, user, part
+    return book_idx, score, to_read_book
+
+
+def _cut(score: np.ndarray, rating_max: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Scores cut into 1..rating_max (int8) at the quantiles that give ``RATING_SHARES``; and the cuts."""
     cuts = np.quantile(score, np.cumsum(RATING_SHARES[rating_max])[:-1])
-    stars = (np.searchsorted(cuts, score, side="right") + 1).astype(np.int8)
+    stars = np.empty(score.size, dtype=np.int8)
+    for start in range(0, score.size, _BLOCK_RATINGS):
+        part = score[start : start + _BLOCK_RATINGS]
+        stars[start : start + part.size] = np.searchsorted(cuts, part, side="right") + 1
     return stars, cuts

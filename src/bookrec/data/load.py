@@ -2,8 +2,9 @@
 
 The first load of a file parses the CSV with pyarrow (multi-threaded) and stores a columnar cache (``.npy``
 arrays read with ``allow_pickle=False`` plus a Parquet books table) keyed by the source files' SHA-256 and
-the parse options; later loads read the cache. Books are keyed by ``book_id``, never by title: different
-books that share a title stay apart, and every rated book is kept, with or without metadata.
+the parse options (hashed once per version of the files, see ``_cache``); later loads read the cache. Books
+are keyed by ``book_id``, never by title: different books that share a title stay apart, and every rated
+book is kept, with or without metadata.
 
 The parts live in their own modules: ``sources`` (what files a source names), ``_csv`` (parsing),
 ``books`` (the books table), ``dataset`` (the result) and ``_cache``; this one ties them together and
@@ -20,14 +21,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from bookrec.data._cache import CACHE_FORMAT, _cache_key, _read_cache, _write_cache
+from bookrec.data._cache import CACHE_FORMAT, _cache_folder, _read_cache, _write_cache
 from bookrec.data._chunks import LoadProgress, read_ratings_chunked
 from bookrec.data._csv import read_columns
 from bookrec.data._synthetic import SYNTHETIC_MARKER, recorded_scale
 from bookrec.data.books import BOOK_COLUMNS, GOODREADS_BOOK_URL, _read_books
 from bookrec.data.dataset import Dataset, LoadReport, _assemble_positions
 from bookrec.data.genres import read_genres
-from bookrec.data.paths import dataset_cache_dir
 from bookrec.data.sources import GOODBOOKS_SCALE, DataSource, _Files, _is_synthetic, _resolve
 from bookrec.data.ucsd import is_ucsd_folder, load_ucsd
 
@@ -66,14 +66,13 @@ def load_dataset(
     if is_ucsd_folder(source.path):  # the UCSD Goodreads layout: goodreads_interactions.csv and its JSON
         return load_ucsd(source, use_cache=use_cache, progress=progress)
     files = _resolve(source)
-    key = _cache_key(source, files)
-    cache = dataset_cache_dir() / key
-    if use_cache:
+    cache = _cache_folder(source, files) if use_cache else None
+    if cache is not None:
         cached = _read_cache(cache)
         if cached is not None:
             return cached
     dataset = _parse(source, files, progress)
-    if use_cache:
+    if cache is not None:
         _write_cache(dataset, cache)
     return dataset
 
@@ -140,6 +139,16 @@ def _read_wants(raw: bytes | Path, label: str, dataset: Dataset) -> tuple[np.nda
     known = (user >= 0) & (book >= 0)
     n_books = max(1, dataset.n_books)
     pair = np.unique(user[known] * n_books + book[known])
-    rated = dataset.user_idx.astype(np.int64) * n_books + dataset.book_idx
-    pair = pair[~np.isin(pair, rated)]
+    del table, user, book, known
+    # The rated pairs are looked up in the (few) sorted wants a slice at a time: np.isin over all the
+    # ratings' keys held ~40 bytes a rating at once (2 GB of a 24M-rating first load).
+    rated = np.zeros(pair.size, dtype=bool)
+    step = 1 << 22
+    for start in range(0, dataset.n_ratings, step):
+        keys = dataset.user_idx[start : start + step].astype(np.int64) * n_books
+        keys += dataset.book_idx[start : start + step]
+        at = np.minimum(np.searchsorted(pair, keys), max(pair.size - 1, 0))
+        if pair.size:
+            rated[at[pair[at] == keys]] = True
+    pair = pair[~rated]
     return (pair // n_books).astype(np.int32), (pair % n_books).astype(np.int32)

@@ -44,7 +44,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +59,7 @@ from bookrec.data._synth_books import (
     _tags,
 )
 from bookrec.data._synth_files import _check_out_dir, _publish, _readme, _write_ints
-from bookrec.data._synth_model import PlantedModel, _draw_pairs, _plant, _stars
+from bookrec.data._synth_model import PlantedModel, _choose, _cut, _plant, _scores
 from bookrec.data._synth_ucsd import ucsd_readme, write_ucsd
 from bookrec.data._synthetic import (
     BOOK_COLUMNS,
@@ -224,6 +224,7 @@ def synthesize(
     reader_tail: float = 0.0,
     taste_strength: float = 1.0,
     progress: SynthProgress | None = None,
+    n_to_read: int | None = None,
 ) -> SynthData:
     """Draw a goodbooks-shaped data set with synthetic ratings, in memory.
 
@@ -241,6 +242,8 @@ def synthesize(
         taste_strength: 0..1, the scale of the taste term (reader taste · book vector) in the score and
             in readers' choice of books; 0 leaves biases, popularity and noise only.
         progress: Called as each stage starts (see ``SynthProgress``); None reports nothing.
+        n_to_read: To-read pairs to draw (at most the pairs left unrated); None: 0.153 per rating, as in
+            goodbooks (912,705 for 5,976,479 ratings).
 
     Returns:
         The data set and the planted model it was drawn from.
@@ -251,6 +254,82 @@ def synthesize(
     """
     _check_sizes(n_users, n_books, n_ratings, seed)
     _check_knobs(rating_max, reader_tail, taste_strength)
+    _check_to_read(n_to_read)
+    draws = _draw(
+        n_users,
+        n_books,
+        n_ratings,
+        books_csv=books_csv,
+        seed=seed,
+        rating_max=rating_max,
+        reader_tail=reader_tail,
+        taste_strength=taste_strength,
+        progress=progress,
+        n_to_read=n_to_read,
+    )
+    return SynthData(
+        ratings=pd.concat(list(_rating_rows(draws, _ALL)), ignore_index=True),
+        books=draws.books,
+        to_read=pd.concat(list(_to_read_rows(draws, _ALL)), ignore_index=True),
+        tags=draws.tags,
+        book_tags=draws.book_tags,
+        model=draws.model,
+        cuts=draws.cuts,
+        seed=seed,
+        real_books=books_csv is not None,
+        rating_max=rating_max,
+        book_cluster=draws.clusters,
+    )
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    """The progress callback when the caller gave none."""
+
+
+@dataclass(frozen=True, eq=False)
+class _Draws:
+    """A drawn data set, compact: a few bytes a rating, so ``generate_goodbooks`` can write any size.
+
+    Ratings are kept grouped by reader (reader ``u`` has ``rated[u]`` of them, in reader order): their
+    books (int32) and stars (int8); to-read pairs likewise. ``order`` and ``to_read_order`` are the shuffled
+    row orders of ratings.csv and to_read.csv (None where the layout does not shuffle them).
+    """
+
+    books: pd.DataFrame
+    model: PlantedModel
+    clusters: np.ndarray
+    rated: np.ndarray
+    book_idx: np.ndarray
+    stars: np.ndarray
+    to_read: np.ndarray
+    to_read_book: np.ndarray
+    cuts: tuple[float, ...]
+    order: np.ndarray | None
+    to_read_order: np.ndarray | None
+    per_book: np.ndarray
+    tags: pd.DataFrame
+    book_tags: pd.DataFrame
+
+
+def _draw(
+    n_users: int,
+    n_books: int,
+    n_ratings: int,
+    *,
+    books_csv: Path | None,
+    seed: int,
+    rating_max: int,
+    reader_tail: float,
+    taste_strength: float,
+    progress: SynthProgress | None,
+    n_to_read: int | None,
+    layout: str = "goodbooks",
+) -> _Draws:
+    """Every draw of a data set, in the order that keeps the goodbooks layout's files what they were.
+
+    The UCSD layout does not shuffle the rows into a time-like order (it groups them by reader itself) and
+    writes no shelves, so those draws (a permutation per file, the tags) are skipped for it.
+    """
     report = progress if progress is not None else _no_progress
     streams = _streams(seed)
     report("books", 0, _STAGES)
@@ -259,66 +338,78 @@ def synthesize(
     report("model", 1, _STAGES)
     model, clusters = _plant(books, n_users, streams[1], taste_strength)
     report("choosing books", 2, _STAGES)
-    pairs = _draw_pairs(model, n_ratings, streams[2], reader_tail)
-    user_idx, book_idx, taste, to_read_user, to_read_book = pairs
-    del pairs
-    report("stars", 3, _STAGES)
+    choice = _choose(model, n_ratings, streams[2], reader_tail, n_to_read)
     rng = streams[3]  # the stars, the shuffles, the placeholder books' review counts and the tags, in order
-    stars, cuts = _stars(model, user_idx, book_idx, taste, rng, rating_max)
-    del taste
-    ratings, to_read = _shuffled_frames(user_idx, book_idx, stars, to_read_user, to_read_book, rng)
+    book_idx, score, to_read_book = _scores(model, choice, rng)
+    report("stars", 3, _STAGES)
+    stars, cuts = _cut(score, rating_max)
+    del score
+    shuffled = layout == "goodbooks"
+    order = rng.permutation(n_ratings) if shuffled else None  # interleave readers, as in a time-sorted file
+    to_read_order = rng.permutation(to_read_book.size) if shuffled else None
     report("books.csv", 4, _STAGES)
-    per_book = np.bincount(book_idx.astype(np.int64) * rating_max + stars - 1, minlength=n_books * rating_max)
+    per_book = np.zeros(n_books * rating_max, dtype=np.int64)
+    for start in range(0, n_ratings, _CHUNK):
+        key = book_idx[start : start + _CHUNK].astype(np.int64) * rating_max
+        per_book += np.bincount(key + stars[start : start + _CHUNK] - 1, minlength=n_books * rating_max)
     per_book = per_book.reshape(n_books, rating_max)
     if not real:
         books = _fill_placeholder_stats(books, per_book, rng)
     report("tags", 5, _STAGES)
-    tags, book_tags = _tags(books, clusters, per_book.sum(axis=1), rng)
+    if shuffled:
+        tags, book_tags = _tags(books, clusters, per_book.sum(axis=1), rng)
+    else:
+        tags = book_tags = pd.DataFrame()
     report("done", _STAGES, _STAGES)
-    return SynthData(
-        ratings=ratings,
+    return _Draws(
         books=books[list(BOOK_COLUMNS)],
-        to_read=to_read,
+        model=model,
+        clusters=clusters,
+        rated=choice.rated,
+        book_idx=book_idx,
+        stars=stars,
+        to_read=choice.to_read,
+        to_read_book=to_read_book,
+        cuts=tuple(float(c) for c in cuts),
+        order=order,
+        to_read_order=to_read_order,
+        per_book=per_book,
         tags=tags,
         book_tags=book_tags,
-        model=model,
-        cuts=tuple(float(c) for c in cuts),
-        seed=seed,
-        real_books=real,
-        rating_max=rating_max,
-        book_cluster=clusters,
     )
 
 
-def _no_progress(stage: str, done: int, total: int) -> None:
-    """The progress callback when the caller gave none."""
+_CHUNK = 1 << 22  # rows written (or counted) at a time: a chunk's columns take about 100 MB
+_ALL = 1 << 62  # one chunk: synthesize's frames in memory
 
 
-def _shuffled_frames(
-    user_idx: np.ndarray,
-    book_idx: np.ndarray,
-    stars: np.ndarray,
-    to_read_user: np.ndarray,
-    to_read_book: np.ndarray,
-    rng: np.random.Generator,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows of ratings.csv and to_read.csv (ids from 1), each in a random order."""
-    order = rng.permutation(book_idx.size)  # interleave readers, as in a time-sorted file
-    ratings = pd.DataFrame(
-        {
-            "user_id": (user_idx[order] + 1).astype(np.int32),
-            "book_id": (book_idx[order] + 1).astype(np.int32),
-            "rating": stars[order],
-        }
-    )
-    order = rng.permutation(to_read_user.size)
-    to_read = pd.DataFrame(
-        {
-            "user_id": (to_read_user[order] + 1).astype(np.int32),
-            "book_id": (to_read_book[order] + 1).astype(np.int32),
-        }
-    )
-    return ratings, to_read
+def _rating_rows(draws: _Draws, chunk: int = _CHUNK) -> Iterator[pd.DataFrame]:
+    """ratings.csv's rows (ids from 1) in the shuffled order, ``chunk`` rows at a time."""
+    assert draws.order is not None
+    ends = np.cumsum(draws.rated)
+    for start in range(0, max(draws.order.size, 1), chunk):
+        rows = draws.order[start : start + chunk]
+        yield pd.DataFrame(
+            {
+                "user_id": (np.searchsorted(ends, rows, side="right") + 1).astype(np.int32),
+                "book_id": (draws.book_idx[rows] + 1).astype(np.int32),
+                "rating": draws.stars[rows],
+            }
+        )
+
+
+def _to_read_rows(draws: _Draws, chunk: int = _CHUNK) -> Iterator[pd.DataFrame]:
+    """to_read.csv's rows (ids from 1) in the shuffled order, ``chunk`` rows at a time."""
+    assert draws.to_read_order is not None
+    ends = np.cumsum(draws.to_read)
+    for start in range(0, max(draws.to_read_order.size, 1), chunk):
+        rows = draws.to_read_order[start : start + chunk]
+        yield pd.DataFrame(
+            {
+                "user_id": (np.searchsorted(ends, rows, side="right") + 1).astype(np.int32),
+                "book_id": (draws.to_read_book[rows] + 1).astype(np.int32),
+            }
+        )
 
 
 def generate_goodbooks(
@@ -334,6 +425,7 @@ def generate_goodbooks(
     taste_strength: float = 1.0,
     progress: SynthProgress | None = None,
     layout: str = "goodbooks",
+    n_to_read: int | None = None,
 ) -> SynthReport:
     """Write a goodbooks-shaped folder whose ratings are SYNTHETIC, drawn from a planted model.
 
@@ -359,6 +451,9 @@ def generate_goodbooks(
         layout: "goodbooks" (the release's files) or "ucsd": the same draws in the UCSD Goodreads Book
             Graph's files (goodreads_interactions.csv with rating-0 shelf events, the id maps, the books and
             authors as gzipped JSON lines; see ``_synth_ucsd``), which ``load_dataset`` reads too.
+        n_to_read: To-read pairs (the UCSD layout's rating-0 shelf events) to draw, at most the pairs left
+            unrated; None: 0.153 per rating, as in goodbooks. The UCSD Goodreads shape has 125 million
+            shelf events for 104 million ratings.
 
     Returns:
         The sizes written.
@@ -375,7 +470,8 @@ def generate_goodbooks(
     _check_out_dir(out_dir)
     if books_csv is not None:
         _read_books_csv(Path(books_csv), n_books)  # fail on a bad file before the long part
-    data = synthesize(
+    _check_to_read(n_to_read)
+    draws = _draw(
         n_users,
         n_books,
         n_ratings,
@@ -385,33 +481,33 @@ def generate_goodbooks(
         reader_tail=reader_tail,
         taste_strength=taste_strength,
         progress=progress,
+        n_to_read=n_to_read,
+        layout=layout,
     )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.synth-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
         if layout == "ucsd":
-            n_interactions = write_ucsd(tmp, data)
+            n_interactions = write_ucsd(tmp, draws, seed)
         else:
-            _write_ints(tmp / "ratings.csv", data.ratings)
-            _write_ints(tmp / "to_read.csv", data.to_read)
-            _write_ints(tmp / "book_tags.csv", data.book_tags)
-            data.books.to_csv(tmp / "books.csv", index=False, lineterminator="\n", encoding="utf-8")
-            data.tags.to_csv(tmp / "tags.csv", index=False, lineterminator="\n", encoding="utf-8")
+            _write_ints(tmp / "ratings.csv", _rating_rows(draws))
+            _write_ints(tmp / "to_read.csv", _to_read_rows(draws))
+            _write_ints(tmp / "book_tags.csv", draws.book_tags)
+            draws.books.to_csv(tmp / "books.csv", index=False, lineterminator="\n", encoding="utf-8")
+            draws.tags.to_csv(tmp / "tags.csv", index=False, lineterminator="\n", encoding="utf-8")
+        counts = draws.per_book.sum(axis=0)
         report = SynthReport(
             out_dir=out_dir,
             n_users=n_users,
             n_books=n_books,
             n_ratings=n_ratings,
-            n_to_read=len(data.to_read),
-            n_tags=len(data.tags),
-            n_book_tags=len(data.book_tags),
+            n_to_read=int(draws.to_read_book.size),
+            n_tags=len(draws.tags),
+            n_book_tags=len(draws.book_tags),
             seed=seed,
-            real_books=data.real_books,
-            star_shares=tuple(
-                float(s)
-                for s in np.bincount(data.ratings["rating"], minlength=rating_max + 1)[1:] / n_ratings
-            ),
+            real_books=books_csv is not None,
+            star_shares=tuple(float(c) / n_ratings for c in counts),
             rating_max=rating_max,
             reader_tail=reader_tail,
             taste_strength=taste_strength,
@@ -448,6 +544,11 @@ def _check_knobs(rating_max: int, reader_tail: float, taste_strength: float) -> 
         raise ConfigError(
             f"The taste strength must be from 0 (no taste) to 1 (goodbooks'); got {taste_strength}."
         )
+
+
+def _check_to_read(n_to_read: int | None) -> None:
+    if n_to_read is not None and n_to_read < 0:
+        raise ConfigError(f"The to-read pairs must be 0 or more; got {n_to_read}.")
 
 
 def _check_sizes(n_users: int, n_books: int, n_ratings: int, seed: int) -> None:
