@@ -22,7 +22,8 @@ def saved(planted_model, tmp_path: Path) -> tuple[Recommender, Path]:
 
 def test_round_trip_answers_the_same(saved) -> None:
     recommender, folder = saved
-    assert sorted(p.name for p in folder.iterdir()) == ["books.arrow", MANIFEST, "users.arrow", WEIGHTS]
+    expected = ["books.arrow", "lookups.safetensors", MANIFEST, "users.arrow", WEIGHTS]
+    assert sorted(p.name for p in folder.iterdir()) == expected
     loaded = Recommender.load(folder)
     # Weights are stored as float32: the same books in the same order, scores equal to float32 precision.
     for ask in (
@@ -37,7 +38,7 @@ def test_round_trip_answers_the_same(saved) -> None:
     assert np.array_equal(loaded.users.ids, recommender.users.ids)
     manifest = json.loads((folder / MANIFEST).read_text())
     assert manifest["format_version"] == 2 and manifest["model"]["kind"] == "dot"
-    assert set(manifest["files"]) == {"books.arrow", "users.arrow", WEIGHTS}
+    assert set(manifest["files"]) == {"books.arrow", "lookups.safetensors", "users.arrow", WEIGHTS}
     assert all(value.startswith("xxh3_128:") for value in manifest["files"].values())
 
 

@@ -288,6 +288,7 @@ def _clustered_model(n_books: int = 4000, n_users: int = 300, d: int = 24, seed:
     rated = RatedBooks.from_arrays(
         user_idx, read.ravel(), rng.integers(1, 6, size=read.size).astype(float), n_users
     )
+    head.book_bias = rng.normal(0.0, 0.5, n_books).astype(np.float32)  # "rating" differs from cosine
     return SavedModel(
         head, IdMap(np.arange(1, n_users + 1)), IdMap(ids), table, rated, (1.0, 5.0), {}, ranker=ranker
     )
@@ -297,7 +298,9 @@ def _clustered_model(n_books: int = 4000, n_users: int = 300, d: int = 24, seed:
 def approximate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Recommender, Recommender, Path]:
     """The clustered model served exactly, and with its indexes forced on (saved with them)."""
     saved = _clustered_model()
-    indexes = ann.build_indexes(saved.head.book_vectors, saved.ranker.book_factors, threshold=0)
+    indexes = ann.build_indexes(
+        saved.head.book_vectors, saved.ranker.book_factors, threshold=0, head=saved.head
+    )
     with_index = dataclasses.replace(saved, indexes=indexes)
     folder = save_model(tmp_path_factory.mktemp("ann") / "model", with_index)
     return Recommender.from_saved(saved), Recommender.from_saved(with_index), folder
@@ -317,6 +320,14 @@ def test_the_index_finds_what_scoring_every_book_finds(approximate) -> None:
         _recall(exact.recommend_for([b, b + 1], k=10), indexed.recommend_for([b, b + 1], k=10)) for b in books
     ]
     assert np.mean(recall) >= 0.95
+    rating = [
+        _recall(exact.recommend(u, k=10, by="rating"), indexed.recommend(u, k=10, by="rating")) for u in users
+    ]
+    rating += [
+        _recall(exact.recommend_for([b], k=10, by="rating"), indexed.recommend_for([b], k=10, by="rating"))
+        for b in books
+    ]
+    assert np.mean(rating) >= 0.95
     # The scores shown are exact: a book in both lists shows the same score and match.
     found = {r.book_id: r for r in indexed.recommend(3, k=10)}
     for result in exact.recommend(3, k=10):
@@ -342,6 +353,17 @@ def test_filters_hold_with_the_index(approximate) -> None:
     assert 5 not in {r.book_id for r in indexed.similar(5, k=10)}
 
 
+def test_a_filter_asked_for_again_is_made_once(approximate) -> None:
+    _, indexed, _ = approximate
+    catalog = indexed._catalog
+    made = catalog.book_filter(30, ["horror"])
+    horror = np.array(["horror" in r for r in indexed.books_table["genres"]])
+    assert np.array_equal(made.mask, horror & (catalog.n_ratings >= 30)) and not made.mask.flags.writeable
+    assert np.array_equal(np.unpackbits(made.bits, bitorder="little")[: indexed.n_books], made.mask)
+    assert catalog.book_filter(30, ["horror"]) is made  # an app asks for one filter again and again
+    assert catalog.book_filter(0, []) is None and catalog.book_filter(0, [" "]) is None
+
+
 def test_filters_that_leave_too_few_candidates_fall_back_to_scoring_every_book(approximate) -> None:
     exact, indexed, _ = approximate
     rare = 1000  # only the first five books have as many
@@ -352,17 +374,57 @@ def test_filters_that_leave_too_few_candidates_fall_back_to_scoring_every_book(a
 def test_a_folder_saved_with_its_indexes_loads_and_answers_with_them(approximate) -> None:
     _, indexed, folder = approximate
     manifest = json.loads((folder / MANIFEST).read_text())
-    assert set(manifest["ann"]) == {"similar", "match"}
-    assert {"ann-similar.faiss", "ann-match.faiss"} <= set(manifest["files"])
+    assert set(manifest["ann"]) == {"similar", "match", "rating"}
+    assert {"ann-similar.faiss", "ann-match.faiss", "ann-rating.faiss"} <= set(manifest["files"])
     loaded = Recommender.load(folder)
-    assert set(loaded.indexes) == {"similar", "match"}
+    assert set(loaded.indexes) == {"similar", "match", "rating"}
     assert loaded.similar(7, k=10) == indexed.similar(7, k=10)
     assert loaded.recommend(7, k=10) == indexed.recommend(7, k=10)
     assert loaded.recommend_for([7, 8], k=10) == indexed.recommend_for([7, 8], k=10)
     # Saved again, it keeps the indexes it carries (not rebuilt, not dropped).
+    assert loaded.recommend(7, k=10, by="rating") == indexed.recommend(7, k=10, by="rating")
     again = Recommender.load(loaded.save(folder.with_name("again")))
-    assert set(again.indexes) == {"similar", "match"}
+    assert set(again.indexes) == {"similar", "match", "rating"}
     assert again.similar(7, k=10) == indexed.similar(7, k=10)
+
+
+def test_the_rating_index_serves_only_models_whose_score_is_an_inner_product(approximate) -> None:
+    exact, _, _ = approximate
+    rows = ann.rating_rows(exact.head)
+    # Each book's vector, a 1 for the reader's bias, and its own bias.
+    assert rows is not None and rows.shape == (exact.n_books, exact.head.n_factors + 2)
+    picked = np.array([0, 17, exact.n_books - 1])
+    ones = np.ones((picked.size, 1))
+    expected = np.hstack((exact.head.book_vectors[picked], ones, exact.head.book_bias[picked, None]))
+    np.testing.assert_allclose(rows[picked], expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(rows[:4][[0, 3]], rows[np.array([0, 3])])
+    params = exact.head.reader_params(np.array([4]))[0]
+    np.testing.assert_allclose(
+        rows[picked] @ ann.rating_query(params), exact.head.scores(params)[picked], rtol=1e-5, atol=1e-5
+    )
+    nn = Recommender.load(FIXTURES / "models-0.1.0" / "nn")
+    assert ann.rating_rows(nn.head) is None  # piecewise linear: no index, every book is scored
+    assert "rating" not in ann.build_indexes(nn.head.book_vectors, None, threshold=0, head=nn.head)
+
+
+def test_a_folder_saved_before_the_rating_index_gets_only_that_one_when_saved_again(
+    approximate, tmp_path, monkeypatch
+) -> None:
+    exact, indexed, _ = approximate
+    older = dataclasses.replace(indexed, indexes={k: indexed.indexes[k] for k in ("similar", "match")})
+    built = []
+    original = ann.build_indexes
+
+    def build_small(*args, **kwargs):  # as a catalogue over ann.THRESHOLD books would
+        made = original(*args, **(kwargs | {"threshold": 0}))
+        built.extend(made)
+        return made
+
+    monkeypatch.setattr(ann, "build_indexes", build_small)
+    again = Recommender.load(older.save(tmp_path / "again"))
+    assert built == ["rating"] and set(again.indexes) == {"similar", "match", "rating"}
+    assert again.similar(7, k=10) == indexed.similar(7, k=10)
+    assert _recall(exact.recommend(5, k=10, by="rating"), again.recommend(5, k=10, by="rating")) >= 0.9
 
 
 def test_a_tampered_index_file_is_refused(approximate, tmp_path: Path) -> None:

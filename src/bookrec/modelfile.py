@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from bookrec import _tensorfile, ann
+from bookrec import _tensorfile, ann, lookups
 from bookrec._files import (
     LockHeld,
     acquire_lock,
@@ -392,6 +392,9 @@ class SavedModel:
             the ranking model, or trained with ``ranker="none"``, rank by predicted rating.
         indexes: Approximate-nearest-neighbour indexes by question (:mod:`bookrec.ann`); empty: every query
             scores every book (catalogues under ``ann.THRESHOLD`` books, and folders saved before them).
+        lookups: The title index and the editions' groups made from ``books_table`` (:mod:`bookrec.lookups`),
+            mapped from the folder; empty (folders saved before them, models not yet saved): made on first
+            use. Saving makes them again from the table.
     """
 
     head: ServingHead
@@ -403,6 +406,7 @@ class SavedModel:
     manifest: dict[str, Any]
     ranker: Any = None
     indexes: Mapping[str, ann.BookIndex] = field(default_factory=dict)
+    lookups: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 def _index_file(name: str) -> str:
@@ -413,8 +417,10 @@ def save_model(folder: str | os.PathLike[str], model: SavedModel) -> Path:
     """Write a model folder (atomic; a model already there is replaced only whole).
 
     A model of ``ann.THRESHOLD`` books or more is saved with its approximate-nearest-neighbour indexes: the
-    ones it carries (``model.indexes``, e.g. loaded with it), else built now (about a minute per million
-    books).
+    ones it carries (``model.indexes``, e.g. loaded with it), and those it lacks built now (about a minute
+    per million books each). Every model is saved with the lookups made from its books table
+    (:mod:`bookrec.lookups`: about 13 s per million books), so that its first title search and first list
+    are as fast as the next.
 
     Raises:
         ModelFileError: The folder cannot be written.
@@ -439,13 +445,19 @@ def save_model(folder: str | os.PathLike[str], model: SavedModel) -> Path:
         tensors |= model.ranker.to_tensors()
         manifest["ranker"] = {"kind": model.ranker.kind, "settings": model.ranker.settings()}
     tables = {"books": model.books_table, "users": pd.DataFrame({"user_id": model.users.ids})}
-    indexes = dict(model.indexes) or ann.build_indexes(
-        head.book_vectors, None if model.ranker is None else model.ranker.book_factors
+    indexes = dict(model.indexes)
+    indexes |= ann.build_indexes(
+        head.book_vectors,
+        None if model.ranker is None else model.ranker.book_factors,
+        head=head,
+        have=indexes.keys(),
     )
     manifest.pop("ann", None)
     if indexes:
         manifest["ann"] = {name: index.settings() for name, index in indexes.items()}
     files = {_index_file(name): index.write for name, index in indexes.items()}
+    # Made again from the table, not copied: a folder's lookups always match its books.
+    files[lookups.FILE] = lambda path: lookups.write(path, lookups.build(model.books_table))
     return write_model_folder(folder, tensors, manifest, tables, files)
 
 
@@ -482,6 +494,7 @@ def load_model(folder: str | os.PathLike[str] | None = None) -> SavedModel:
             for name, settings in (manifest.get("ann") or {}).items()
             if name in ann.NAMES
         }
+        found = lookups.read(path / lookups.FILE, len(books)) if lookups.FILE in manifest["files"] else {}
     except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as error:
         raise ModelFileError(f"{path}: incomplete model ({type(error).__name__}: {error})") from None
     shapes_ok = (
@@ -493,7 +506,9 @@ def load_model(folder: str | os.PathLike[str] | None = None) -> SavedModel:
     )
     if not shapes_ok:
         raise ModelFileError(f"{path}: inconsistent model (table sizes do not match the id maps)")
-    return SavedModel(head, users, books, books_table, rated, scale, manifest, ranker=ranker, indexes=indexes)
+    return SavedModel(
+        head, users, books, books_table, rated, scale, manifest, ranker=ranker, indexes=indexes, lookups=found
+    )
 
 
 def _ranker(manifest: dict[str, Any], tensors: dict[str, np.ndarray], path: Path) -> Any:

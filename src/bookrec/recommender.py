@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bookrec import modelfile, reasons
-from bookrec.catalog import Catalog
+from bookrec import ann, modelfile, reasons
+from bookrec.catalog import BookFilter, Catalog
 from bookrec.data.ids import IdMap
 from bookrec.data.rated import RatedBooks
 from bookrec.errors import BookrecError, UnknownBookError, UnknownUserError
@@ -59,9 +59,11 @@ class Recommender:
         unknown_users_predicted: Predictions made for readers the model does not know (from biases).
         ranker: The ranking model (:mod:`bookrec.models.als`) that orders recommendation lists by
             default (``by="match"``); None for folders without one, which rank by predicted rating.
-        indexes: Approximate-nearest-neighbour indexes by question ("similar", "match"; see
+        indexes: Approximate-nearest-neighbour indexes by question ("similar", "match", "rating"; see
             :mod:`bookrec.ann`): a large catalogue's queries score only the books they return. Empty (small
             catalogues, older folders): every query scores every book.
+        lookups: The title index and editions' groups stored with the model (:mod:`bookrec.lookups`);
+            empty (older folders, models not yet saved): made on first use.
     """
 
     head: ServingHead
@@ -75,12 +77,13 @@ class Recommender:
     unknown_users_predicted: int = 0
     ranker: Any = None
     indexes: Mapping[str, Any] = field(default_factory=dict)
+    lookups: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Nothing here reads the book vectors or the ratings: on a memory-mapped model of millions of books
         # what is derived from them is made on first use, so loading costs the same at any size.
         self._unit_books = _UnitBooks(self.head.book_vectors)
-        self._catalog = Catalog(self.books, self.books_table)
+        self._catalog = Catalog(self.books, self.books_table, self.lookups)
         self._n_ratings = self._catalog.n_ratings
         # Only books the reader liked can be a "because you liked": a 1-star book that pushed a result up
         # (by pushing its opposite down) is no reason a person would accept.
@@ -108,6 +111,7 @@ class Recommender:
             manifest=saved.manifest,
             ranker=saved.ranker,
             indexes=saved.indexes,
+            lookups=saved.lookups,
         )
 
     def saved_model(self) -> modelfile.SavedModel:
@@ -122,6 +126,7 @@ class Recommender:
             self.manifest,
             ranker=self.ranker,
             indexes=self.indexes,
+            lookups=self.lookups,
         )
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
@@ -297,7 +302,7 @@ class Recommender:
             UnknownGenreError: A genre no book carries (with suggestions).
         """
         _check_k(k)
-        keep = self._catalog.genre_mask(genres)
+        allowed = self._catalog.book_filter(min_ratings, genres)
         position, matched = self._catalog.match(book)
         unit = self._unit_books[position]
         top, similarity = self._best(
@@ -307,8 +312,7 @@ class Recommender:
             lambda found: matvec(self._unit_books[found], unit),
             np.array([position]),
             k,
-            min_ratings,
-            keep,
+            allowed,
         )
         results = [self._catalog.result(i, float(s)) for i, s in zip(top, similarity, strict=True)]
         return BookList(results, matched=[matched])
@@ -334,22 +338,19 @@ class Recommender:
             genres: Keep only books of any of these genres (see ``genres()``); empty: every book.
         """
         _check_k(k)
-        keep = self._catalog.genre_mask(genres)
+        allowed = self._catalog.book_filter(min_ratings, genres)
         user = self.user_position(user_id)
         seen, ratings = self.rated.of(user)
         params = self.head.reader_params(np.array([user]))[0]
         if self._ranks_by(by) == "rating":
             liked = seen[ratings >= np.quantile(ratings, 0.5)] if ratings.size else seen
-            scores = self.head.scores(params)
-            top, _ = self._best(None, params, lambda: scores, None, seen, k, min_ratings, keep)
+            top, linear = self._rated(params, seen, k, allowed)
             because = reasons.by_similarity(self._unit_books, liked, self._catalog.title)
-            return self._answer(top, scores[top], because)
+            return self._answer(top, linear, because)
         fitted = self.ranker.fit_reader(seen, confidence(ratings, self.rating_scale, self.ranker.alpha))
         leave_out = np.concatenate((seen, self._catalog.editions_of(seen), self.ranker.wanted_by(user)))
         because = reasons.by_contribution(fitted, seen, ratings >= self._like, self._catalog.title)
-        top, matches = self._matches(
-            self.ranker.reader_params(np.array([user]))[0], leave_out, k, min_ratings, keep
-        )
+        top, matches = self._matches(self.ranker.reader_params(np.array([user]))[0], leave_out, k, allowed)
         return self._answer(top, self._stars(params)(top), because, matches)
 
     def recommend_for(
@@ -393,7 +394,7 @@ class Recommender:
         genres = list(genres)
         if genres and not (liked.items() if isinstance(liked, Mapping) else list(liked)):
             return self.starter_books(genres, k, min_ratings=min_ratings, exclude=exclude)
-        keep = self._catalog.genre_mask(genres)
+        allowed = self._catalog.book_filter(min_ratings, genres)
         positions, stars, unstarred, matched = self._resolve_liked(liked)
         excluded = [self._catalog.match(b) for b in exclude]
         leave_out = np.concatenate((positions, [p for p, _ in excluded])).astype(np.int64)
@@ -401,9 +402,8 @@ class Recommender:
         if order == "rating":
             fitted = fit_reader(self.head, positions, stars, self._fold_in_strength() * len(positions))
             because = reasons.by_fold_in(fitted, positions, stars >= self._like, self._catalog.title)
-            scores = self.head.scores(fitted.params)
-            top, _ = self._best(None, fitted.params, lambda: scores, None, leave_out, k, min_ratings, keep)
-            return BookList(self._answer(top, scores[top], because), **named)
+            top, linear = self._rated(fitted.params, leave_out, k, allowed)
+            return BookList(self._answer(top, linear, because), **named)
         # The stars shown: a book named without stars counts as liked, not as the top of the scale, so that
         # the predicted stars differ between results (at the top of the scale nearly all would read 5.0).
         lo, hi = self.rating_scale
@@ -412,7 +412,7 @@ class Recommender:
         ranked = self.ranker.fit_reader(positions, confidence(stars, self.rating_scale, self.ranker.alpha))
         leave_out = np.concatenate((leave_out, self._catalog.editions_of(positions)))
         because = reasons.by_contribution(ranked, positions, stars >= self._like, self._catalog.title)
-        top, matches = self._matches(ranked.params, leave_out, k, min_ratings, keep)
+        top, matches = self._matches(ranked.params, leave_out, k, allowed)
         return BookList(self._answer(top, self._stars(taste.params)(top), because, matches), **named)
 
     def genres(self) -> dict[str, int]:
@@ -516,8 +516,22 @@ class Recommender:
         books that halves the query)."""
         return lambda top: self.head.pair_scores(np.broadcast_to(params, (len(top), params.size)), top)
 
+    def _rated(
+        self, params: np.ndarray, leave_out: np.ndarray, k: int, allowed: BookFilter | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The k best positions by predicted rating for a reader's parameters, and their linear scores."""
+        return self._best(
+            "rating",
+            ann.rating_query(params),
+            lambda: self.head.scores(params),
+            self._stars(params),
+            leave_out,
+            k,
+            allowed,
+        )
+
     def _matches(
-        self, params: np.ndarray, leave_out: np.ndarray, k: int, min_ratings: int, keep: np.ndarray | None
+        self, params: np.ndarray, leave_out: np.ndarray, k: int, allowed: BookFilter | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The k best positions by the ranking model's match for a reader's factors, and their matches."""
         factors = self.ranker.book_factors
@@ -528,45 +542,39 @@ class Recommender:
             lambda found: matvec(factors[found], params),
             leave_out,
             k,
-            min_ratings,
-            keep,
+            allowed,
         )
 
     def _best(
         self,
-        question: str | None,
+        question: str,
         query: np.ndarray,
         score_all: Callable[[], np.ndarray],
-        score_some: Callable[[np.ndarray], np.ndarray] | None,
+        score_some: Callable[[np.ndarray], np.ndarray],
         leave_out: np.ndarray,
         k: int,
-        min_ratings: int,
-        keep: np.ndarray | None,
+        allowed: BookFilter | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The k best positions among ``keep`` (None: all) with enough ratings, not in ``leave_out``, and
-        their scores, best first.
+        """The k best positions that ``allowed`` lets through (None: all) not in ``leave_out``, and their
+        scores, best first.
 
-        With an index for ``question`` the index's candidates are scored exactly (``score_some``); where
-        the filters leave fewer than k of them, or without an index, every book is (``score_all``).
+        With an index for ``question`` the index's candidates are scored exactly (``score_some``): no
+        array the size of the catalogue is made. Where the filters leave fewer than k of them, or without an
+        index, every book is scored (``score_all``).
         """
-        index = self.indexes.get(question) if question is not None else None
+        index = self.indexes.get(question)
         if index is not None:
-            allowed = keep
-            if min_ratings > 0:
-                enough = self._n_ratings >= min_ratings
-                allowed = enough if allowed is None else allowed & enough
-            found = index.search(query, _CANDIDATES_PER_RESULT * k + leave_out.size, allowed)
+            bits = None if allowed is None else allowed.bits
+            found = index.search(query, _CANDIDATES_PER_RESULT * k + leave_out.size, bits)
             found = found[~np.isin(found, leave_out)]
-            if found.size >= k and score_some is not None:
+            if found.size >= k:
                 values = score_some(found)
                 order = np.argsort(-values, kind="stable")[:k]
                 return found[order], values[order]
         keyed = np.array(score_all())  # a copy, in its own precision
         keyed[leave_out] = -np.inf
-        if min_ratings > 0:
-            keyed[self._n_ratings < min_ratings] = -np.inf
-        if keep is not None:
-            keyed[~keep] = -np.inf
+        if allowed is not None:
+            keyed[~allowed.mask] = -np.inf
         top = _top(keyed, k)
         return top, keyed[top]
 

@@ -24,8 +24,10 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -33,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rapidfuzz import fuzz
 
+from bookrec._title_index import ExactTitles, Names, without_article
 from bookrec.errors import UnknownBookError
 
 __all__ = ["BookMatch", "TitleIndex", "normalize_title"]
@@ -45,6 +48,7 @@ _SUGGEST = 55.0
 _CLEAR = 1.5
 _POPULARITY = 5.0  # rank points per tenfold ratings
 _CANDIDATES = 200  # names scored exactly after trigram retrieval
+_NAMES = "names_"  # the prefix of the fuzzy index's stored arrays
 
 # What a name is worth as evidence for its book (multiplies the match quality).
 _TITLE, _ORIGINAL, _SERIES, _AUTHOR = range(4)
@@ -97,11 +101,6 @@ def normalize_titles(texts: pd.Series) -> np.ndarray:
     return out
 
 
-def _without_article(key: str) -> str:
-    first, _, rest = key.partition(" ")
-    return rest if rest and first in _ARTICLES else key
-
-
 def _series(title: str) -> list[tuple[str, bool]]:
     """The series in a title's note, each with whether this is its first book: [("harry potter", True)]."""
     note = _SERIES_NOTE.search(title)
@@ -139,24 +138,41 @@ class BookMatch:
 class TitleIndex:
     """Lookup of books by title, original title, series or author over a books table (row i: position i)."""
 
-    def __init__(self, books_table: pd.DataFrame, popularity: np.ndarray | None = None) -> None:
-        """Keep the table; every index is made on the first query that needs it.
+    def __init__(
+        self,
+        books_table: pd.DataFrame,
+        popularity: np.ndarray | None = None,
+        stored: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Keep the table; every index is read from ``stored`` or made on the first query that needs it.
 
         Nothing is read at construction, so a model of millions of books loads in the same time as one of
-        thousands: the exact-title index is made on the first lookup by title (about 1 s per million books),
-        the fuzzy index on the first fuzzy query.
+        thousands. A model folder stores the indexes (``arrays()``); without them the exact-title index is
+        made on the first lookup by title (about 3 s per million books), the fuzzy index on the first fuzzy
+        query (about 17 s per million).
 
         Args:
             books_table: Columns ``title`` and ``authors``; optional ``original_title``, ``work_id``,
                 ``ratings_count`` (Goodreads') and ``n_ratings`` (in the data). Row i is book position i.
             popularity: How much each book is read (default: ``ratings_count`` where the table has it,
                 else ``n_ratings``): ranks matches of equal quality and decides between shared titles.
+            stored: What ``arrays()`` made from this table (e.g. mapped from a model folder), and optionally
+                ``work``, each book's work (-1: none; see :mod:`bookrec.lookups`). Missing ones are made.
         """
         self._table = books_table
         self._given_popularity = popularity
+        self._stored = dict(stored or {})
 
     def __len__(self) -> int:
         return len(self._table)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The exact-title and fuzzy indexes as named arrays, to store beside the table (and pass back as
+        ``stored``): 31 s and 4.4 GB of memory at 2.36 million books (measured on a busy machine), once, when
+        saving."""
+        hashes, books = ExactTitles.build((self._key_array, self._original_key_array), self.popularity)
+        exact = {"exact_hash": hashes, "exact_book": books, "exact_probe": ExactTitles.probe()}
+        return exact | self._names.to_arrays(_NAMES)
 
     @cached_property
     def popularity(self) -> np.ndarray:
@@ -169,23 +185,12 @@ class TitleIndex:
         return np.log10(1.0 + np.maximum(self.popularity, 0.0))
 
     @cached_property
-    def _titles(self) -> list[str]:
-        return self._table["title"].astype(str).tolist()
-
-    @cached_property
-    def _authors(self) -> list[str]:
-        return self._table["authors"].fillna("").astype(str).tolist()
-
-    @cached_property
-    def _original(self) -> list[str]:
-        if "original_title" not in self._table:
-            return [""] * len(self)
-        return self._table["original_title"].fillna("").astype(str).tolist()
-
-    @cached_property
-    def _work(self) -> np.ndarray:
+    def _work(self) -> np.ndarray | _OwnWork:
         """Each book's work: editions of one work are one answer; a book without a work id is its own."""
         n, table = len(self), self._table
+        stored = self._stored.get("work")
+        if stored is not None:
+            return _OwnWork(stored)
         if "work_id" not in table:
             return np.arange(n)
         work = table["work_id"].astype(str).str.strip()
@@ -206,17 +211,21 @@ class TitleIndex:
         return keys
 
     @cached_property
-    def _keys(self) -> list[str]:
-        return self._key_array.tolist()
-
-    @cached_property
-    def _original_keys(self) -> list[str]:
-        return self._original_key_array.tolist()
-
-    @cached_property
-    def _exact(self) -> _ExactTitles:
+    def _exact(self) -> ExactTitles:
         """Normalized title and original title (with and without a leading article) -> the most read book."""
-        return _ExactTitles((self._key_array, self._original_key_array), self.popularity)
+        stored = self._stored
+        if "exact_hash" in stored and np.array_equal(stored.get("exact_probe"), ExactTitles.probe()):
+            return ExactTitles(stored["exact_hash"], stored["exact_book"], self._keys_of)
+        columns = (self._key_array, self._original_key_array)
+        hashes, books = ExactTitles.build(columns, self.popularity)
+        return ExactTitles(hashes, books, lambda book: (str(columns[0][book]), str(columns[1][book])))
+
+    def _keys_of(self, idx: int) -> tuple[str, str]:
+        """The normalized title and original title of one book, read from the table."""
+        original = self._table["original_title"].iat[idx] if "original_title" in self._table else ""
+        return normalize_title(str(self._table["title"].iat[idx])), (
+            "" if pd.isna(original) or str(original) == "" else normalize_title(str(original))
+        )
 
     def _shown(self, idx: int) -> tuple[str, str]:
         """The title and authors of one book, read from the table (no list of every title is made)."""
@@ -242,20 +251,20 @@ class TitleIndex:
         key = normalize_title(query)
         if not key:
             raise UnknownBookError("an empty title matches no book")
-        for candidate in (key, _without_article(key)):
+        for candidate in (key, without_article(key)):
             idx = self._exact.get(candidate)
             if idx is not None:
                 return BookMatch(idx, *self._shown(idx), 100.0, "title", math.inf)
         ranked = self._ranked(key, min_score=_SUGGEST)
-        suggestions = [self._titles[hit.book_idx] for hit in ranked[:5]]
+        suggestions = [self._shown(hit.book)[0] for hit in ranked[:5]]
         if not ranked or ranked[0].score < _ACCEPT:
             raise UnknownBookError(f'no book matches "{query}" well.', suggestions=suggestions)
         best = ranked[0]
-        work = self._work[best.book_idx]
-        rival = next((hit for hit in ranked[1:] if self._work[hit.book_idx] != work), None)
+        work = self._work[best.book]
+        rival = next((hit for hit in ranked[1:] if self._work[hit.book] != work), None)
         if rival is not None and best.rank - rival.rank < _CLEAR:
             raise UnknownBookError(f'"{query}" matches several books.', suggestions=suggestions)
-        return best
+        return self._match_of(best)
 
     def suggest(self, query: str, limit: int = 5) -> list[str]:
         """Titles close to ``query``, best first, for "did you mean"."""
@@ -271,17 +280,17 @@ class TitleIndex:
             return []
         ranked = self._ranked(key, min_score=min_score)
         exact = self._exact.get(key)
-        exact = self._exact.get(_without_article(key)) if exact is None else exact
+        exact = self._exact.get(without_article(key)) if exact is None else exact
         if exact is not None:
-            ranked = [
-                BookMatch(exact, *self._shown(exact), 100.0, "title", math.inf),
-                *(hit for hit in ranked if hit.book_idx != exact),
-            ]
-        return ranked[:limit]
+            ranked = [_Hit(exact, 100.0, _TITLE, math.inf), *(hit for hit in ranked if hit.book != exact)]
+        return [self._match_of(hit) for hit in ranked[:limit]]
 
     # --- fuzzy matching ---------------------------------------------------------------------------------
 
-    def _ranked(self, key: str, min_score: float) -> list[BookMatch]:
+    def _match_of(self, hit: _Hit) -> BookMatch:
+        return BookMatch(hit.book, *self._shown(hit.book), hit.score, _KINDS[hit.kind], hit.rank)
+
+    def _ranked(self, key: str, min_score: float) -> list[_Hit]:
         """Books with a name matching ``key`` at least ``min_score``, by rank (best first)."""
         names = self._names
         candidates = names.retrieve(key, _CANDIDATES)
@@ -302,27 +311,32 @@ class TitleIndex:
                 weighted = score * weight
                 if weighted >= min_score and weighted > best.get(book, (-1.0, 0))[0]:
                     best[book] = (weighted, kind)
+        # Titles are read only for the hits shown (a list of every title took seconds on millions of books).
         hits = [
-            BookMatch(
-                book,
-                self._titles[book],
-                self._authors[book],
-                round(score, 2),
-                _KINDS[kind],
-                score + _POPULARITY * float(self._log_popularity[book]),
-            )
+            _Hit(book, round(score, 2), kind, score + _POPULARITY * float(self._log_popularity[book]))
             for book, (score, kind) in best.items()
         ]
         hits.sort(key=lambda hit: -hit.rank)
         return hits
 
     @cached_property
-    def _names(self) -> _Names:
-        """Every name of every book, with its trigram index (built once, on the first fuzzy query)."""
+    def _names(self) -> Names:
+        """Every name of every book, with its trigram index (stored, or built on the first fuzzy query)."""
+        stored = Names.from_arrays(self._stored, _NAMES)
+        if stored is not None:
+            return stored
         entries: list[tuple[str, int, float, int]] = []
         authors_seen: dict[str, str] = {}  # the same authors recur on many books: normalize each once
+        titles = self._table["title"].astype(str).tolist()
+        authors_column = self._table["authors"].fillna("").astype(str).tolist()
         for idx, (title, key, other, authors) in enumerate(
-            zip(self._titles, self._keys, self._original_keys, self._authors, strict=True)
+            zip(
+                titles,
+                self._key_array.tolist(),
+                self._original_key_array.tolist(),
+                authors_column,
+                strict=True,
+            )
         ):
             entries.append((key, idx, _WEIGHT[_TITLE], _TITLE))
             if other and other != key:
@@ -337,98 +351,27 @@ class TitleIndex:
                     name = authors_seen[author] = normalize_title(author)
                 if name:
                     entries.append((name, idx, _WEIGHT[_AUTHOR] - (_LATER_AUTHOR if rank else 0.0), _AUTHOR))
-        return _Names(entries)
+        return Names.build(entries)
 
 
-class _ExactTitles:
-    """Keys -> the most read book with that key (as a title or original title, with or without a leading
-    article), as sorted 64-bit hashes of the keys: made with column operations (tenths of a second on 2.36
-    million books; a dict of them took seconds), looked up by binary search, each hit checked against the
-    keys themselves."""
+class _Hit(NamedTuple):
+    """A fuzzy hit before its title is read: book position, match quality, kind of name, rank."""
 
-    def __init__(self, columns: tuple[np.ndarray, ...], popularity: np.ndarray) -> None:
-        n = popularity.size
-        rank = np.empty(n, dtype=np.int64)
-        rank[np.argsort(-popularity, kind="stable")] = np.arange(n)
-        names, books = [], []
-        for keys in columns:
-            for variant in (keys, _without_articles(keys)):
-                present = np.flatnonzero(variant != "")
-                names.append(variant[present])
-                books.append(present)
-        self._columns = columns
-        book = np.concatenate(books)
-        hashes = pd.util.hash_array(np.concatenate(names).astype(object), categorize=False)
-        order = np.lexsort((rank[book], hashes))  # by hash, the most read first within one
-        self._hashes, self._books = hashes[order], book[order]
-
-    def get(self, key: str) -> int | None:
-        """The most read book with ``key`` among its keys, or None."""
-        if not key:
-            return None
-        target = pd.util.hash_array(np.array([key], dtype=object), categorize=False)[0]
-        start = int(np.searchsorted(self._hashes, target, side="left"))
-        stop = int(np.searchsorted(self._hashes, target, side="right"))
-        for book in self._books[start:stop].tolist():  # one, unless two keys share a hash
-            if any(key in (k, _without_article(k)) for k in (str(c[book]) for c in self._columns) if k):
-                return book
-        return None
+    book: int
+    score: float
+    kind: int
+    rank: float
 
 
-def _without_articles(keys: np.ndarray) -> np.ndarray:
-    """``_without_article`` of every key (object array)."""
-    array = pa.array(keys, type=pa.large_string())
-    stripped = pc.replace_substring_regex(
-        array, pattern=r"^(?:the|a|an) (.)", replacement=r"\1", max_replacements=1
-    )
-    return stripped.to_numpy(zero_copy_only=False)
+class _OwnWork:
+    """Stored works (-1: none) as ``TitleIndex._work`` numbers them: a book without a work is its own."""
 
+    def __init__(self, work: np.ndarray) -> None:
+        self._work = work
 
-class _Names:
-    """Unique name texts, the books each names (with weight and kind), and a character-trigram index."""
-
-    def __init__(self, entries: list[tuple[str, int, float, int]]) -> None:
-        number: dict[str, int] = {}
-        text_of = np.array([number.setdefault(e[0], len(number)) for e in entries], dtype=np.int64)
-        order = np.argsort(text_of, kind="stable")
-        self.texts: list[str] = list(number)
-        self.book = np.array([e[1] for e in entries], dtype=np.int64)[order]
-        self.weight = np.array([e[2] for e in entries], dtype=np.float64)[order]
-        self.kind = np.array([e[3] for e in entries], dtype=np.int8)[order]
-        self.offsets = np.searchsorted(text_of[order], np.arange(len(self.texts) + 1))
-        grams, owner = _trigrams(self.texts)
-        order = np.lexsort((owner, grams))
-        grams, owner = grams[order], owner[order]
-        first = np.ones(grams.size, dtype=bool)  # each trigram once per name
-        first[1:] = (grams[1:] != grams[:-1]) | (owner[1:] != owner[:-1])
-        self._grams, self._owner = grams[first], owner[first]
-        self._n_grams = np.bincount(self._owner, minlength=len(self.texts))
-
-    def retrieve(self, key: str, limit: int) -> np.ndarray:
-        """The names sharing most of ``key``'s trigrams (as a share of its own), shorter first on ties."""
-        query = np.unique(_trigrams([key])[0])
-        lo = np.searchsorted(self._grams, query, side="left")
-        hi = np.searchsorted(self._grams, query, side="right")
-        if not (hi > lo).any():
-            return np.zeros(0, dtype=np.int64)
-        hits = np.concatenate([self._owner[a:b] for a, b in zip(lo.tolist(), hi.tolist(), strict=True)])
-        shared = np.bincount(hits, minlength=len(self.texts)).astype(np.float64)
-        # Dice breaks ties in containment: among names that contain the whole query, the closest in length.
-        keyed = shared / len(query) + 0.1 * shared / (len(query) + self._n_grams)
-        found = np.flatnonzero(shared >= max(1.0, 0.3 * len(query)))
-        if found.size > limit:
-            found = found[np.argpartition(-keyed[found], limit - 1)[:limit]]
-        return found
-
-
-def _trigrams(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Every character trigram of every text (padded with a space each side) as an int64, and its text."""
-    padded = "".join(f" {t} \x00" for t in texts)
-    codes = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-    owner = np.repeat(np.arange(len(texts)), [len(t) + 3 for t in texts])
-    gram = (codes[:-2] << 42) | (codes[1:-1] << 21) | codes[2:]  # code points fit in 21 bits
-    valid = (codes[:-2] != 0) & (codes[1:-1] != 0) & (codes[2:] != 0)
-    return gram[valid], owner[:-2][valid]
+    def __getitem__(self, idx: int) -> int:
+        work = int(self._work[idx])
+        return work if work >= 0 else -1 - int(idx)
 
 
 def _quality(key: str, text: str) -> float:
@@ -437,7 +380,7 @@ def _quality(key: str, text: str) -> float:
     A run counts less than the whole name, and a run in the middle less than a prefix; a name shorter than
     the key is only ever compared whole.
     """
-    whole = max(fuzz.ratio(key, text), fuzz.ratio(_without_article(key), _without_article(text)))
+    whole = max(fuzz.ratio(key, text), fuzz.ratio(without_article(key), without_article(text)))
     if len(key) >= len(text) or whole == 100.0:
         return whole
     aligned = fuzz.partial_ratio_alignment(key, text)
