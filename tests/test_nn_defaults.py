@@ -55,3 +55,31 @@ def test_checkpoint_settings_from_before_the_biases_rebuild_without_them() -> No
     assert kind.rebuild(module.settings()).settings() == module.settings()
     new = kind.rebuild({**old, "biases": True})
     assert new.user_bias is not None and new.settings()["biases"]
+
+
+def test_nn_starts_from_a_dot_fit_and_decays_its_embeddings_harder(planted: Dataset) -> None:
+    import torch
+
+    from bookrec.engines.torch import TorchEngine
+    from bookrec.models.base import default_y_range
+    from bookrec.train import initial_model
+
+    config = TrainConfig(model="nn", ranker="none", valid_pct=0.0)
+    y_range = default_y_range(planted.rating_min, planted.rating_max)
+    cold = initial_model(planted, config, y_range)
+    engine = TorchEngine(initial_model(planted, config, y_range), planted, config, device="cpu")
+    warm = engine.model
+    # The dot fit's factors carry the planted taste: their dot products follow the ratings, the noise
+    # of the normal start does not.
+    with torch.no_grad():
+        taste = {
+            name: (m.user_factors.weight[planted.user_idx] * m.book_factors.weight[planted.book_idx])
+            .sum(1)
+            .numpy()
+            for name, m in (("cold", cold), ("warm", warm))
+        }
+    assert np.corrcoef(taste["warm"], planted.rating)[0, 1] > 0.5
+    assert abs(np.corrcoef(taste["cold"], planted.rating)[0, 1]) < 0.1
+    decay = {len(g["params"]): g["weight_decay"] for g in engine.optimizer.param_groups}
+    assert decay[2] == pytest.approx(5 * config.wd)  # the two embeddings
+    assert sorted(decay.values()) == pytest.approx([config.wd, 5 * config.wd])

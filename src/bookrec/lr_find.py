@@ -28,9 +28,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from bookrec.config import TrainConfig, auto_batch_size
+from bookrec.config import TrainConfig
 from bookrec.data.dataset import Dataset
 from bookrec.data.split import random_split
+from bookrec.engines.torch import auto_batch
 from bookrec.errors import ConfigError, TrainingDivergedError
 from bookrec.models.base import default_y_range
 from bookrec.train import initial_model, resolve_device
@@ -212,7 +213,7 @@ def _sweep(
     books = torch.as_tensor(train_part.book_idx, dtype=torch.int64, device=torch_device)
     stars = torch.as_tensor(train_part.rating, dtype=torch.float32, device=torch_device)
     n = train_part.n_ratings
-    bs = min(config.bs or auto_batch_size(n), n)
+    bs = min(config.bs or auto_batch(model, n), n)  # the batch training would take
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=float(lrs[0]), betas=(0.9, 0.99), eps=1e-5, weight_decay=config.wd
     )

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from bookrec.config import DEFAULTS, TrainConfig, auto_batch_size
+from bookrec.config import DEFAULTS, TrainConfig
 from bookrec.data.dataset import Dataset
 from bookrec.data.split import random_split
 from bookrec.errors import BookrecError, ConfigError, TrainingDivergedError
@@ -178,8 +178,9 @@ def tune(
         raise ConfigError(f"too few ratings to tune on: {dataset.name} has {dataset.n_ratings}")
     space = SEARCH_SPACES[base.engine]
     batch_sizes: list[int] = []
-    auto_bs = auto_batch_size(round(tuning_part.n_ratings * (1 - valid_pct)))  # what each trial's train picks
+    auto_bs = None
     if base.engine == "torch":
+        auto_bs = _auto_batch(tuning_part, base)
         batch_sizes = sorted({max(32, int(auto_bs * m)) for m in _BATCH_MULTIPLIERS})
     objective = _Objective(tuning_part, base, space, batch_sizes, device, tuple(callbacks), optuna)
     started = time.perf_counter()
@@ -187,7 +188,7 @@ def tune(
         sampler = optuna.samplers.TPESampler(seed=seed % 2**32)
         study = optuna.create_study(direction="minimize", sampler=sampler)
         # The measured defaults first: the search can only improve on them.
-        study.enqueue_trial(_first_trial(base, space, auto_bs if batch_sizes else None))
+        study.enqueue_trial(_first_trial(base, space, auto_bs))
         study.optimize(objective, n_trials=n_trials, timeout=None if minutes is None else minutes * 60.0)
     trials = objective.trials
     scored = [(t.rmse, t.number, t) for t in trials if t.rmse is not None]
@@ -210,6 +211,17 @@ def tune(
         trials=tuple(trials),
         seconds=time.perf_counter() - started,
     )
+
+
+def _auto_batch(tuning_part: Dataset, base: TrainConfig) -> int:
+    """The batch each trial's torch engine picks by itself (the nn model asks for more steps than the dot)."""
+    from bookrec.engines.torch import auto_batch
+    from bookrec.models.base import default_y_range
+    from bookrec.train import initial_model
+
+    y_range = base.y_range or default_y_range(tuning_part.rating_min, tuning_part.rating_max)
+    model = initial_model(tuning_part, base, y_range)
+    return auto_batch(model, round(tuning_part.n_ratings * (1 - base.valid_pct)))
 
 
 def _first_trial(base: TrainConfig, space: dict[str, Any], bs: int | None) -> dict[str, Any]:

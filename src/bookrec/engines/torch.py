@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from bookrec.config import TrainConfig
     from bookrec.data import Dataset
 
-__all__ = ["ENGINE", "TorchEngine", "resolve_device"]
+__all__ = ["ENGINE", "TorchEngine", "auto_batch", "resolve_device", "warm_start"]
 
 _EVAL_BATCH = 1 << 16
 
@@ -51,13 +51,45 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return resolved
 
 
-def _auto_batch(model: Any, n_ratings: int) -> int:
+def auto_batch(model: Any, n_ratings: int) -> int:
     """The batch when none is given: ``auto_batch_size``, or about ``model.batch_steps`` steps per epoch
-    (within 64..32768) for a module that asks for its own step count (the nn model)."""
+    (within 64..32768) for a module that asks for its own step count (the nn model). lr-find and tune
+    use it too, so they step as training will."""
     steps = getattr(model, "batch_steps", None)
     if steps is None:
         return auto_batch_size(n_ratings)
     return int(min(32768, max(64, 2 ** round(math.log2(max(1.0, n_ratings / steps))))))
+
+
+def warm_start(model: Any, train_data: Dataset, config: TrainConfig) -> None:
+    """Set the embeddings of a module that asks for it (``warm_start_factors``, the nn model) to the factors
+    of a quick dot-model fit on the same training ratings (the sgd engine's defaults, no probe; the seed
+    and ``init_std`` of ``config``).
+
+    The network then starts from readers and books that already carry taste instead of noise; on
+    MovieLens-small this takes the nn model from 0.8515 to 0.8413 (see ``NeuralCF.warm_start_factors``).
+    The fit costs about one dot-model run on the CPU, small beside the network's epochs.
+    """
+    width = model.user_factors.embedding_dim
+    if not getattr(model, "warm_start_factors", False) or model.book_factors.embedding_dim != width:
+        return
+    if train_data.n_ratings == 0:
+        return
+    from bookrec.config import TrainConfig
+    from bookrec.engines.sgd import SgdEngine
+    from bookrec.models.dot import initial_head
+
+    dot_config = TrainConfig(
+        model="dot", n_factors=width, seed=config.seed, init_std=config.init_std, adapt=False, ranker="none"
+    )
+    head = initial_head(model.n_users, model.n_books, dot_config, model.y_range)
+    engine = SgdEngine(head, train_data, dot_config)
+    for epoch in range(dot_config.epochs):
+        engine.run_epoch(epoch)
+    fitted = engine.finish()
+    with torch.no_grad():
+        model.user_factors.weight.copy_(torch.as_tensor(fitted.user_vectors))
+        model.book_factors.weight.copy_(torch.as_tensor(fitted.book_vectors))
 
 
 class TorchEngine(Engine):
@@ -74,18 +106,21 @@ class TorchEngine(Engine):
     ) -> None:
         self.config = config
         self.device = device = resolve_device(device)
+        warm_start(model, train_data, config)
         self.model = model.to(device)
         self.on_batch = on_batch
         self.user_idx = torch.as_tensor(train_data.user_idx, dtype=torch.int64, device=device)
         self.book_idx = torch.as_tensor(train_data.book_idx, dtype=torch.int64, device=device)
         self.rating = torch.as_tensor(train_data.rating, dtype=torch.float32, device=device)
         self.n = int(self.rating.shape[0])
-        self.bs = config.bs or _auto_batch(model, self.n)
+        self.bs = config.bs or auto_batch(model, self.n)
         self.steps_per_epoch = max(1, math.ceil(self.n / self.bs))
         # fastai's Adam: betas (0.9, 0.99), eps 1e-5; one-cycle also cycles beta1 between 0.95 and 0.85.
         # The fused implementation updates all weights in one pass: half the step time on a CPU.
+        # A module may decay its parts differently (the nn model's embeddings: ``param_groups``).
+        groups = model.param_groups(config.wd) if hasattr(model, "param_groups") else model.parameters()
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(),
+            groups,
             lr=config.lr,
             betas=(0.9, 0.99),
             eps=1e-5,
