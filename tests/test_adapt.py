@@ -78,3 +78,23 @@ def test_per_row_regularization_belongs_to_the_sgd_engine() -> None:
         TrainConfig(engine="torch", shrink=2.0)
     with pytest.raises(ConfigError, match="factor_scale"):
         TrainConfig(factor_scale=0)
+
+
+def test_a_sampled_probe_is_renumbered_to_its_own_readers_and_books(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On big data the probe samples readers; its tables are the sample's size, its ids the same ids."""
+    from bookrec.engines import adapt
+
+    data = _biases_and_noise(n_users=400, n_books=300, per_user=20)
+    monkeypatch.setattr(adapt, "PROBE_MAX_RATINGS", 1_000)
+    sample, users, books = adapt._probe_data(data, seed=3)
+    assert 1_000 <= sample.n_ratings < data.n_ratings
+    assert sample.n_users == users.size < data.n_users and sample.n_books == books.size <= data.n_books
+    assert sample.user_idx.max() < sample.n_users and sample.book_idx.max() < sample.n_books
+    pairs = set(
+        zip(data.users.ids[users[sample.user_idx]], data.books.ids[books[sample.book_idx]], strict=True)
+    )
+    whole = set(zip(data.users.ids[data.user_idx], data.books.ids[data.book_idx], strict=True))
+    assert pairs <= whole
+    assert set(sample.users.ids) == set(data.users.ids[users])
+    _, adaptation = adapt.adapt(data, TrainConfig(epochs=2), (0.0, 5.5))
+    assert adaptation.n_probe > 0 and "biases" in adaptation.probe_rmse

@@ -24,11 +24,13 @@ def random_split(dataset: Dataset, valid_pct: float = 0.2, seed: int = 42) -> tu
         raise ConfigError(f"valid_pct must be at least 0 and below 1, got {valid_pct}")
     n = dataset.n_ratings
     n_valid = round(n * valid_pct)
-    order = np.random.default_rng(seed).permutation(n)
-    # Rows in file order within each part (kinder to caches than a shuffle), by a mask: linear, no sort.
+    # Rows in file order within each part (kinder to caches than a shuffle), picked by a mask: linear, no
+    # sort, and no arrays of row numbers (1.7 GB at 104M ratings).
     held = np.zeros(n, dtype=bool)
-    held[order[:n_valid]] = True
-    return dataset.subset(np.flatnonzero(~held)), dataset.subset(np.flatnonzero(held))
+    held[np.random.default_rng(seed).permutation(n)[:n_valid]] = True
+    valid = dataset.subset(held)
+    np.logical_not(held, out=held)
+    return dataset.subset(held), valid
 
 
 def _per_reader_rank(dataset: Dataset, sort_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

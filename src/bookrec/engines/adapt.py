@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bookrec._random import mix_seed
+from bookrec.data.ids import IdMap
 from bookrec.data.split import random_split
 
 if TYPE_CHECKING:
@@ -102,17 +103,34 @@ def biases_only(config: TrainConfig) -> TrainConfig:
     return dataclasses.replace(config, n_factors=1, init_std=0.0, factor_scale=1.0, adapt=False)
 
 
-def _probe_data(data: Dataset, seed: int) -> Dataset:
-    """The training ratings, or a random sample of readers (all their ratings) when there are too many."""
+def _probe_data(data: Dataset, seed: int) -> tuple[Dataset, np.ndarray | None, np.ndarray | None]:
+    """The training ratings, or a random sample of readers (all their ratings) when there are too many.
+
+    A sample is renumbered to the readers and books it holds (returned: their positions in ``data``), so
+    the probe's tables are the sample's size, not the catalogue's (at the UCSD Goodreads shape's 3.2M readers
+    and books, whole tables cost 1.7 GB and ~4 s to draw for each candidate).
+    """
     if data.n_ratings <= PROBE_MAX_RATINGS:
-        return data
+        return data, None, None
     rng = np.random.default_rng([seed, _PROBE_STREAM, 1])
     counts = np.bincount(data.user_idx, minlength=data.n_users)
     order = rng.permutation(data.n_users)
     taken = order[: int(np.searchsorted(np.cumsum(counts[order]), PROBE_MAX_RATINGS)) + 1]
     keep = np.zeros(data.n_users, dtype=bool)
     keep[taken] = True
-    return data.subset(np.flatnonzero(keep[data.user_idx]))
+    sample = data.subset(keep[data.user_idx])
+    users, books = np.unique(sample.user_idx), np.unique(sample.book_idx)
+    renumbered = dataclasses.replace(
+        sample,
+        user_idx=np.searchsorted(users, sample.user_idx).astype(np.int32),
+        book_idx=np.searchsorted(books, sample.book_idx).astype(np.int32),
+        users=IdMap(data.users.ids[users]),
+        books=IdMap(data.books.ids[books]),
+        books_table=data.books_table.iloc[books].reset_index(drop=True),
+        want_user_idx=np.zeros(0, dtype=np.int32),
+        want_book_idx=np.zeros(0, dtype=np.int32),
+    )
+    return renumbered, users, books
 
 
 def _probe_rmse(
@@ -141,7 +159,7 @@ def adapt(data: Dataset, config: TrainConfig, y_range: tuple[float, float]) -> t
         do not help) and what the probe measured.
     """
     chosen = dataclasses.replace(config, adapt=False)
-    sample = _probe_data(data, config.seed)
+    sample, sample_users, sample_books = _probe_data(data, config.seed)
     fit, held = random_split(sample, PROBE_SHARE, int(mix_seed(config.seed, _PROBE_STREAM, 0) >> 2))
     if fit.n_ratings == 0 or held.n_ratings == 0:  # too few ratings to judge: keep the settings
         return chosen, Adaptation(True, config.factor_scale, {}, held.n_ratings)
@@ -149,8 +167,11 @@ def adapt(data: Dataset, config: TrainConfig, y_range: tuple[float, float]) -> t
     # readers each book has a fraction of its ratings, and would be held back harder than in the real run
     # (full-size goodbooks-shaped data: the sample's counts chose x1, RMSE 0.754; x1/3 gives 0.737).
     counts = tuple(
-        (1.0 - PROBE_SHARE) * np.bincount(idx, minlength=n).astype(np.float64)
-        for idx, n in ((data.user_idx, data.n_users), (data.book_idx, data.n_books))
+        _probe_counts(idx, n, rows)
+        for idx, n, rows in (
+            (data.user_idx, data.n_users, sample_users),
+            (data.book_idx, data.n_books, sample_books),
+        )
     )
     rmse = {"biases": _probe_rmse(fit, held, biases_only(chosen), y_range, counts)}
 
@@ -172,6 +193,12 @@ def adapt(data: Dataset, config: TrainConfig, y_range: tuple[float, float]) -> t
         return biases_only(chosen), Adaptation(False, 1.0, rmse, held.n_ratings)
     adaptation = Adaptation(True, best_scale, rmse, held.n_ratings)
     return dataclasses.replace(chosen, factor_scale=best_scale), adaptation
+
+
+def _probe_counts(idx: np.ndarray, n: int, rows: np.ndarray | None) -> np.ndarray:
+    """Each row's ratings in the whole training data, scaled to the probe's share (``rows``: a sample's)."""
+    counts = (1.0 - PROBE_SHARE) * np.bincount(idx, minlength=n).astype(np.float64)
+    return counts if rows is None else counts[rows]
 
 
 def _label(scale: float) -> str:
