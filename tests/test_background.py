@@ -93,8 +93,8 @@ def test_a_failed_rating_model_cancels_the_ranking_fit(monkeypatch: pytest.Monke
     assert "bookrec-ranking" not in {t.name for t in threading.enumerate()} - before
 
 
-def test_a_ranking_fit_too_big_to_run_beside_runs_after(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where memory is short the fits run one after the other, with the same result."""
+def test_a_ranking_fit_too_big_to_run_beside_runs_alone_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where memory is short the ranking fit runs first, alone, with the same result."""
     import bookrec.ranking_fit as ranking_fit
 
     data = planted_dataset(np.random.default_rng(3), taste_reads=True)

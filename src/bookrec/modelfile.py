@@ -413,7 +413,9 @@ def _index_file(name: str) -> str:
     return f"ann-{name}.faiss"
 
 
-def save_model(folder: str | os.PathLike[str], model: SavedModel) -> Path:
+def save_model(
+    folder: str | os.PathLike[str], model: SavedModel, *, made_lookups: Mapping[str, np.ndarray] | None = None
+) -> Path:
     """Write a model folder (atomic; a model already there is replaced only whole).
 
     A model of ``ann.THRESHOLD`` books or more is saved with its approximate-nearest-neighbour indexes: the
@@ -421,6 +423,9 @@ def save_model(folder: str | os.PathLike[str], model: SavedModel) -> Path:
     per million books each). Every model is saved with the lookups made from its books table
     (:mod:`bookrec.lookups`: about 13 s per million books), so that its first title search and first list
     are as fast as the next.
+
+    ``made_lookups``: the lookups already made from ``model.books_table`` (a training run makes them when it
+    begins, while memory is free), written as they are.
 
     Raises:
         ModelFileError: The folder cannot be written.
@@ -456,8 +461,11 @@ def save_model(folder: str | os.PathLike[str], model: SavedModel) -> Path:
     if indexes:
         manifest["ann"] = {name: index.settings() for name, index in indexes.items()}
     files = {_index_file(name): index.write for name, index in indexes.items()}
-    # Made again from the table, not copied: a folder's lookups always match its books.
-    files[lookups.FILE] = lambda path: lookups.write(path, lookups.build(model.books_table))
+    # Made from the table (a training run made them from it when it began), never copied from an older
+    # folder: a folder's lookups always match its books.
+    files[lookups.FILE] = lambda path: lookups.write(
+        path, made_lookups if made_lookups is not None else lookups.build(model.books_table)
+    )
     return write_model_folder(folder, tensors, manifest, tables, files)
 
 

@@ -70,14 +70,19 @@ def start_ranker(data: Dataset, config: TrainConfig) -> BackgroundFit | None:
 
 
 def join_ranker(
-    ranking: BackgroundFit | None, config: TrainConfig, progress: ProgressCallback | bool | None
+    ranking: BackgroundFit | None,
+    config: TrainConfig,
+    progress: ProgressCallback | bool | None,
+    epochs_done: int | None = None,
 ) -> tuple[Any, float | None]:
-    """The ranking model and its fit's seconds, waiting for it with a "ranking" progress report."""
+    """The ranking model and its fit's seconds, waiting for it with a "ranking" progress report
+    (``epochs_done``: the rating model's epochs done by then; None: all)."""
     if ranking is None:
         return None, None
+    epochs = config.epochs if epochs_done is None else epochs_done
 
     def on_progress(done: int, total: int) -> None:
         if callable(progress):
-            progress(TrainProgress(config.epochs, config.epochs, done, total, stage="ranking"))
+            progress(TrainProgress(epochs, config.epochs, done, total, stage="ranking"))
 
     return ranking.result(on_progress)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bookrec import modelfile
+from bookrec import lookups, modelfile
 from bookrec.config import DEFAULTS, ENGINES, MODELS, OPTIMIZERS, TrainConfig, auto_batch_size
 from bookrec.data.dataset import Dataset
 from bookrec.data.split import random_split
@@ -195,9 +195,15 @@ def train(
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if resume and folder is None:
         raise ConfigError("resume needs a checkpoint folder (checkpoint_dir)")
-    # The ranking model fits on its own thread, beside the rating model where memory allows (background.py).
+    # What finding books needs, made while memory is free (4 GB at 2.36M books; saving writes it).
+    book_lookups = lookups.build(dataset.books_table)
+    # The ranking model fits on its own thread, beside the rating model where memory allows (ranking_fit.py);
+    # else first, alone: its working memory is freed before the rating model's is taken.
     beside = config.ranker != "none" and fits_beside(dataset, config)
     ranking = start_ranker(dataset, config) if beside else None
+    ranker, rank_seconds = None, None
+    if config.ranker != "none" and not beside:
+        ranker, rank_seconds = join_ranker(start_ranker(dataset, config), config, progress, epochs_done=0)
     try:
         history, engine, train_data, valid_data, y_range, adaptation, config = _rating_model(
             dataset, config, folder, resume, callbacks, progress, device
@@ -206,9 +212,8 @@ def train(
         if ranking is not None:
             ranking.cancel()
         raise
-    if not beside:
-        ranking = start_ranker(dataset, config)
-    ranker, rank_seconds = join_ranker(ranking, config, progress)
+    if beside:
+        ranker, rank_seconds = join_ranker(ranking, config, progress)
     last = history[-1] if history else None
     metrics: dict[str, Any] = {
         "valid_mse": last.valid_loss if last else None,
@@ -235,6 +240,7 @@ def train(
         tuple(y_range),
         ranker,
         adaptation,
+        book_lookups,
     )
 
 

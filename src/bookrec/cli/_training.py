@@ -88,6 +88,13 @@ def progress_bar(wanted: bool) -> Iterator[Callable[[TrainProgress], None] | Non
         def report(progress: TrainProgress) -> None:
             bar.update(epochs, completed=progress.epochs_done, total=progress.epochs)
             if progress.batches > 0:
-                bar.update(batches, completed=progress.batches_done, total=progress.batches, visible=True)
+                name = "ranking" if progress.stage == "ranking" else "batches"
+                bar.update(
+                    batches,
+                    description=name,
+                    completed=progress.batches_done,
+                    total=progress.batches,
+                    visible=True,
+                )
 
         yield report
