@@ -82,6 +82,7 @@ elif step in ("train", "spark"):
     result = train(data, config, progress=False, **({"spark_master": "local[2]"} if step == "spark" else {}))
     out["fit_s"] = time.perf_counter() - fit
     out["rank_s"] = result.metrics.get("rank_seconds")
+    out["rank_beside"] = result.metrics.get("rank_beside")
     out["fit_peak_mb"] = peak_mb()
     saving = time.perf_counter()
     result.save(args["model"])
@@ -237,7 +238,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         t = r["train"]
         print(
             f"  {r['row']['label']}: train step = load {t['load_s']:.1f} s + fit {t['fit_s']:.1f} s "
-            f"(ranking model {t['rank_s'] or 0:.1f} s of it, on its own thread) + save {t['save_s']:.1f} s; "
+            f"(ranking model {t['rank_s'] or 0:.1f} s of it, {_rank_way(t)}) + save {t['save_s']:.1f} s; "
             f"peak after fit {t['fit_peak_mb'] / 1024:.2f} GB"
         )
         if "spark" in r:
@@ -246,6 +247,13 @@ def print_table(rows: list[dict[str, Any]]) -> None:
                 f"  {r['row']['label']}: spark local[2] train+save {s['wall_s']:.0f} s, peak of Python and "
                 f"JVM (sampled) {s['tree_peak_mb'] / 1024:.2f} GB, folder {s['folder_mb']:.0f} MB"
             )
+
+
+def _rank_way(step: dict[str, Any]) -> str:
+    """How the ranking model ran: beside the rating model, or first, alone (memory was short)."""
+    if step.get("rank_beside") is None:
+        return "on its own thread"
+    return "beside the rating model" if step["rank_beside"] else "first, alone: memory was short"
 
 
 def print_growth(rows: list[dict[str, Any]]) -> dict[str, Any]:
