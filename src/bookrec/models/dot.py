@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 __all__ = ["KIND", "DotBias", "DotHead"]  # noqa: F822 (DotBias comes from __getattr__, built on first use)
 
 
+def architecture(n_users: int, n_books: int, n_factors: int, y_range: tuple[float, float]) -> dict[str, Any]:
+    """The dot model's settings as the manifest and checkpoints record them (JSON values)."""
+    return {"n_users": n_users, "n_books": n_books, "n_factors": n_factors, "y_range": list(y_range)}
+
+
 class DotHead(ServingHead):
     """The dot model as arrays:
 
@@ -104,12 +109,7 @@ class DotHead(ServingHead):
 
     def settings(self) -> dict[str, Any]:
         """The architecture as the torch module records it (``DotBias.settings``), for the manifest."""
-        return {
-            "n_users": self.n_users,
-            "n_books": self.n_books,
-            "n_factors": self.n_factors,
-            "y_range": list(self.y_range),
-        }
+        return architecture(self.n_users, self.n_books, self.n_factors, self.y_range)
 
     @classmethod
     def tensor_names(cls) -> tuple[str, ...]:
@@ -201,12 +201,7 @@ def module_class() -> type:
 
         def settings(self) -> dict[str, Any]:
             """Constructor keyword arguments (JSON-ready) that rebuild this architecture."""
-            return {
-                "n_users": self.n_users,
-                "n_books": self.n_books,
-                "n_factors": self.n_factors,
-                "y_range": list(self.y_range),
-            }
+            return architecture(self.n_users, self.n_books, self.n_factors, self.y_range)
 
         def forward(self, user_idx: torch.Tensor, book_idx: torch.Tensor) -> torch.Tensor:
             """Predicted ratings for index pairs (1-D integer tensors of equal length)."""
