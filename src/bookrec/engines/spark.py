@@ -180,6 +180,10 @@ def _new_session(master: str | None) -> Iterator[SparkSession]:
         # most of their time on near-empty tasks (planted test data: 36 s -> 12 s a fit in local[2]).
         builder = builder.config("spark.sql.shuffle.partitions", str(_LOCAL_SHUFFLE_PARTITIONS))
     local = bool(master and master.startswith("local"))
+    if local and "driver-memory" not in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
+        # Spark's 1 GB driver heap runs out at 24M ratings in local mode (Java heap space): there the driver
+        # is the whole engine, so give it half of the memory available, unless the user set it.
+        builder = builder.config("spark.driver.memory", _local_driver_memory())
     try:
         with _one_blas_thread() if local else contextlib.nullcontext():
             session = builder.getOrCreate()
@@ -191,6 +195,14 @@ def _new_session(master: str | None) -> Iterator[SparkSession]:
         yield session
     finally:
         session.stop()
+
+
+def _local_driver_memory() -> str:
+    """Half of the memory available now (at least 1 GB), as Spark writes sizes: "6g"."""
+    from bookrec.ranking_fit import available_memory
+
+    available = available_memory() or 2 * 2**30
+    return f"{max(1, available // 2 // 2**30)}g"
 
 
 @contextlib.contextmanager
