@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from bookrec.data.dataset import Dataset
+from bookrec.data.rated import group_order
 from bookrec.metrics import RankingMetrics, ranking_metrics, relevance_threshold
 
 __all__ = ["evaluate_top_n", "liked_in_holdout", "popularity_scores", "top_k_unseen"]
@@ -39,7 +40,7 @@ def top_k_unseen(
         position, which is ascending book id); -1 fills the end of a list when the reader has fewer than
         k unseen books.
     """
-    order = np.argsort(train.user_idx, kind="stable")
+    order = group_order(train.user_idx, train.n_users)
     starts = np.searchsorted(train.user_idx[order], np.arange(train.n_users + 1))
     seen_books = train.book_idx[order]
     user_idx = np.asarray(user_idx, dtype=np.int64)
@@ -133,7 +134,7 @@ def liked_in_holdout(test: Dataset, min_rating: float) -> tuple[np.ndarray, list
     """Readers with held-out ratings, and for each the held-out books rated at least ``min_rating``."""
     users = np.unique(test.user_idx)
     liked_mask = test.rating >= min_rating
-    order = np.argsort(test.user_idx[liked_mask], kind="stable")
+    order = group_order(test.user_idx[liked_mask], test.n_users)
     liked_users = test.user_idx[liked_mask][order]
     liked_books = test.book_idx[liked_mask][order]
     bounds = np.searchsorted(liked_users, np.concatenate((users, [np.iinfo(np.int64).max])))
