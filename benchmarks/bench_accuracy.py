@@ -72,7 +72,17 @@ def bookrec_row(method: str, data: Dataset, config: TrainConfig) -> Row:
     start = time.perf_counter()
     result = train(data, config, progress=False, device="cpu")
     seconds = time.perf_counter() - start
-    return Row(method, result.metrics["valid_rmse"], result.metrics["valid_mse"], seconds)
+    metrics = result.metrics
+    return Row(method, metrics["valid_rmse"], metrics["valid_mse"], seconds, _probe_note(result))
+
+
+def _probe_note(result: TrainResult) -> str:
+    """What the regularization probe chose, so a gain can be traced to factors or to a longer schedule."""
+    choice = result.metrics.get("regularization")
+    if not choice:
+        return ""
+    kept = f"factors at x{choice['factor_scale']:.4g}" if choice["factors"] else "biases alone kept"
+    return f"probe: {kept}, {choice.get('epochs', result.config.epochs)} epochs"
 
 
 def mean_row(data: Dataset) -> Row:

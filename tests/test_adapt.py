@@ -38,8 +38,12 @@ def test_without_taste_the_default_keeps_the_biases_and_says_so(no_taste: Datase
     assert result.adaptation is not None and "biases only" in result.adaptation.summary()
     assert result.config.n_factors == 1 and not result.config.adapt
     assert not np.any(result.head.user_vectors) and not np.any(result.head.book_vectors)
-    biases = train(no_taste, TrainConfig(ranker="none", adapt=False, n_factors=1, init_std=0.0))
+    alone = {"ranker": "none", "adapt": False, "n_factors": 1, "init_std": 0.0}
+    biases = train(no_taste, TrainConfig(**alone, epochs=result.config.epochs))
     assert result.metrics["valid_rmse"] == pytest.approx(biases.metrics["valid_rmse"], rel=1e-6)
+    assert result.config.epochs == choice["epochs"]
+    at_the_defaults = train(no_taste, TrainConfig(**alone)).metrics["valid_rmse"]
+    assert result.metrics["valid_rmse"] <= at_the_defaults
     result.save(tmp_path / "model")
     manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
     assert manifest["metrics"]["regularization"]["factors"] is False
@@ -63,6 +67,43 @@ def test_the_choice_is_the_same_on_a_second_run(small: Dataset) -> None:
     second = train(small, TrainConfig(ranker="none", epochs=3), progress=False)
     assert first.metrics["regularization"] == second.metrics["regularization"]
     assert first.metrics["valid_rmse"] == second.metrics["valid_rmse"]
+
+
+def test_a_schedule_too_short_to_converge_is_lengthened_and_an_explicit_one_is_kept(
+    no_taste: Dataset,
+) -> None:
+    """At a tiny learning rate 10 epochs leave the biases far from the ratings: the probe triples the
+    epochs while that clearly helps; a number of epochs the user gives is trained as given."""
+    slow = train(no_taste, TrainConfig(ranker="none", lr=2e-4), progress=False)
+    choice = slow.metrics["regularization"]
+    assert choice["epochs"] in (30, 90) and slow.config.epochs == choice["epochs"]
+    label = f"x{choice['factor_scale']:.4g}" if choice["factors"] else "biases"
+    assert choice["probe_rmse"][f"{label} 30 epochs"] < 0.999 * choice["probe_rmse"][label]
+    assert f"{choice['epochs']} epochs, which beat the shorter schedule" in slow.adaptation.summary()
+    given = train(no_taste, TrainConfig(ranker="none", lr=2e-4, epochs=10), progress=False)
+    assert given.config.epochs == 10 and given.metrics["regularization"]["epochs"] == 10
+    assert not any(" epochs" in key for key in given.metrics["regularization"]["probe_rmse"])
+    assert slow.metrics["valid_rmse"] < given.metrics["valid_rmse"]
+    assert TrainConfig().adapt_epochs and not TrainConfig(epochs=10).adapt_epochs
+    assert not TrainConfig(model="nn").adapt_epochs
+
+
+def test_factors_must_beat_biases_beyond_the_noise_of_the_hold_out() -> None:
+    """A gain that a few lucky ratings make is not a gain; the same mean gain on every rating is."""
+    from bookrec.engines.adapt import clearly_better
+
+    rng = np.random.default_rng(0)
+    incumbent = rng.gamma(1.0, 1.0, size=800)
+    incumbent[:2] = 5.0
+    lucky = incumbent.copy()
+    lucky[:2] = 3.0  # about 0.5% lower mean squared error, all from 2 of 800 ratings
+    assert np.mean(lucky) < 0.996 * np.mean(incumbent)
+    assert clearly_better(lucky, incumbent) and not clearly_better(lucky, incumbent, min_z=2.0)
+    steady = incumbent * 0.99
+    assert clearly_better(steady, incumbent, min_z=2.0)
+    assert not clearly_better(incumbent * 0.9995, incumbent)  # below the 0.1% RMSE bar
+    diverged = np.full(800, np.inf)
+    assert not clearly_better(diverged, incumbent) and clearly_better(incumbent, diverged)
 
 
 def test_adapt_off_trains_the_settings_as_given(small: Dataset) -> None:

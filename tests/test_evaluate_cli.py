@@ -291,9 +291,9 @@ def test_tune_runs_the_trials_and_saves_a_model_that_trains(ratings_csv: Path, t
     assert config.valid_pct == 0.2 and config.seed == 42
     assert 0 < values["valid_rmse"] < 0.6  # planted noise 0.25; on ratings no trial saw
     saved = Recommender.load(out).manifest
-    # The manifest keeps the settings the data chose (adapt resolved into factor_scale): retraining from it
-    # gives the same model without probing again.
-    resolved = {"adapt", "factor_scale"}
+    # The manifest keeps the settings the data chose (adapt resolved into factor_scale and epochs):
+    # retraining from it gives the same model without probing again.
+    resolved = {"adapt", "adapt_epochs", "factor_scale", "epochs"}
     assert {k: v for k, v in saved["config"].items() if k not in resolved} == {
         k: v for k, v in values["best_config"].items() if k not in resolved
     }

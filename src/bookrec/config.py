@@ -106,6 +106,9 @@ class TrainConfig:
             ratings, pick ``factor_scale`` and keep biases alone when factors do not beat them
             (:mod:`bookrec.engines.adapt`). ``train`` returns the chosen settings with ``adapt`` False and
             records the choice in ``metrics["regularization"]``. None: the model's default.
+        adapt_epochs: Let the same probe lengthen the schedule (x3 epochs, up to x9) while that improves
+            its error: small data converges slowly at the defaults' steps. None: on when ``adapt`` is on
+            and ``epochs`` was left to the default (an explicit number of epochs is kept).
         ranker: The ranking model trained beside the rating model, which orders recommendation lists:
             "als" (implicit ALS on who read what, see :mod:`bookrec.models.als`), or "none".
         rank_factors: Factors per reader and book of the ranking model.
@@ -135,6 +138,7 @@ class TrainConfig:
     shrink: float | None = None
     factor_scale: float = 1.0
     adapt: bool | None = None
+    adapt_epochs: bool | None = None
     ranker: str = "als"
     rank_factors: int = RANK_DEFAULTS["rank_factors"]
     rank_reg: float | None = RANK_DEFAULTS["rank_reg"]
@@ -172,6 +176,7 @@ class TrainConfig:
                 "use engine 'torch' for mini-batches"
             )
         defaults = (ENGINE_DEFAULTS.get(engine) or kind.defaults)[optimizer]
+        epochs_left_open = self.epochs is None
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
@@ -179,6 +184,8 @@ class TrainConfig:
             object.__setattr__(self, "shrink", 0.0)
         if self.adapt is None:
             object.__setattr__(self, "adapt", False)
+        if self.adapt_epochs is None:
+            object.__setattr__(self, "adapt_epochs", bool(self.adapt and epochs_left_open))
         self._validate()
 
     def _validate(self) -> None:
@@ -249,6 +256,10 @@ class TrainConfig:
             f"factor_scale must be a positive number up to 10000, got {self.factor_scale!r}",
         )
         need(isinstance(self.adapt, bool), f"adapt must be true or false, got {self.adapt!r}")
+        need(
+            isinstance(self.adapt_epochs, bool),
+            f"adapt_epochs must be true or false, got {self.adapt_epochs!r}",
+        )
         need(
             self.engine == "sgd" or (self.shrink == 0 and self.factor_scale == 1 and not self.adapt),
             f"shrink, factor_scale and adapt apply to the sgd engine only (engine {self.engine!r})",

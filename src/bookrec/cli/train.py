@@ -377,9 +377,10 @@ def _train_with_table(
 
     callbacks = []
     if not quiet:
+        longer = " (3x or 9x where the probe finds it helps)" if config.adapt_epochs else ""
         console.print(
             f"training {config.model} ({config.engine}/{config.optimizer}) on {dataset.n_ratings:,} ratings: "
-            f"{config.epochs} epochs, lr {config.lr:g}, wd {config.wd:g}"
+            f"{config.epochs} epochs{longer}, lr {config.lr:g}, wd {config.wd:g}"
         )
         console.print(_header(), style="bold")
 

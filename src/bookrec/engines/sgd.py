@@ -150,13 +150,16 @@ class SgdEngine(Engine):
         return float(sse) / max(1, self.block_rating.shape[0])
 
     def evaluate(self, data: Dataset) -> tuple[float, float]:
-        predicted = kernels.predict(
+        error = self.predict(data).astype(np.float64) - data.rating
+        return float(np.mean(error * error)), float(np.mean(np.abs(error)))
+
+    def predict(self, data: Dataset) -> np.ndarray:
+        """The model's stars for ``data``'s (reader, book) pairs, in ``data``'s order (float32)."""
+        return kernels.predict(
             np.ascontiguousarray(data.user_idx, dtype=np.int32),
             np.ascontiguousarray(data.book_idx, dtype=np.int32),
             self.user_factors, self.book_factors, self.user_bias, self.book_bias, self.lo, self.hi,
         )  # fmt: skip
-        error = predicted.astype(np.float64) - data.rating
-        return float(np.mean(error * error)), float(np.mean(np.abs(error)))
 
     def lr_at_end(self, epoch: int) -> float:
         return one_cycle((epoch + 1) / self.config.epochs, self.config.lr, self.config.pct_start)
