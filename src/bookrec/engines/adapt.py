@@ -23,7 +23,7 @@ Measured (validation RMSE, random 80/20 split, seed 42; see benchmarks/bench_acc
 model's defaults (wd 0.015, shrink 5, 10 epochs): MovieLens-small keeps x1 at 10 epochs (0.8344; biases
 alone 0.8665); a 10% per-reader sample of it keeps biases alone at 30 epochs (0.9108; biases alone at 10
 epochs 0.9149, Surprise's SVD 0.9205); sparse 1-10 synthetic data picks x9 at 30 epochs (1.5087; at 10
-epochs 1.5201; biases alone 1.5345); full-size goodbooks-shaped data keeps x1 at 10 epochs (0.7352). Over
+epochs 1.5166; biases alone 1.5345); full-size goodbooks-shaped data keeps x1 at 10 epochs (0.7352). Over
 split seeds 42, 1, 7, 3 and 5 on the 10% sample, the default was below biases alone on four and equal on
 one; with the 0.1% bar alone (no standard errors) the probe's 829 ratings once chose factors that lost to
 biases alone by 0.0006.
