@@ -83,3 +83,19 @@ def test_nn_starts_from_a_dot_fit_and_decays_its_embeddings_harder(planted: Data
     decay = {len(g["params"]): g["weight_decay"] for g in engine.optimizer.param_groups}
     assert decay[2] == pytest.approx(5 * config.wd)  # the two embeddings
     assert sorted(decay.values()) == pytest.approx([config.wd, 5 * config.wd])
+
+
+def test_where_the_probe_keeps_biases_alone_the_nn_embeddings_start_at_zero() -> None:
+    """No taste in the ratings: the dot fit the network would start from is biases alone, so its
+    embeddings start from zero rather than from factors fitted to noise."""
+    from bookrec.engines.torch import warm_start
+    from bookrec.models.base import default_y_range
+    from bookrec.train import initial_model
+    from test_adapt import _biases_and_noise
+
+    no_taste = _biases_and_noise()
+    config = TrainConfig(model="nn", ranker="none", valid_pct=0.0)
+    model = initial_model(no_taste, config, default_y_range(no_taste.rating_min, no_taste.rating_max))
+    assert model.user_factors.weight.abs().max() > 0
+    warm_start(model, no_taste, config)
+    assert not model.user_factors.weight.any() and not model.book_factors.weight.any()

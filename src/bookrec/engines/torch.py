@@ -63,12 +63,17 @@ def auto_batch(model: Any, n_ratings: int) -> int:
 
 def warm_start(model: Any, train_data: Dataset, config: TrainConfig) -> None:
     """Set the embeddings of a module that asks for it (``warm_start_factors``, the nn model) to the factors
-    of a quick dot-model fit on the same training ratings (the sgd engine's defaults, no probe; the seed
-    and ``init_std`` of ``config``).
+    of a quick dot-model fit on the same training ratings (the sgd engine's defaults and its regularization
+    probe; the seed and ``init_std`` of ``config``).
 
     The network then starts from readers and books that already carry taste instead of noise; on
     MovieLens-small this takes the nn model from 0.8515 to 0.8413 (see ``NeuralCF.warm_start_factors``).
-    The fit costs about one dot-model run on the CPU, small beside the network's epochs.
+    Where the probe keeps biases alone (the factors carry no taste the hold-out can see), the embeddings
+    start at zero: on a 10% per-reader sample of MovieLens-small 0.9446 against 0.9518 from the unprobed
+    fit, and on sparse 1-10 synthetic data the probe's x9 at 30 epochs gives 1.5257 against 1.5322; on
+    MovieLens-small and full-size data the probe picks the unprobed settings, so nothing changes there.
+    The fit costs about one dot-model run on the CPU (and the probe about a fifth more), small beside the
+    network's epochs.
     """
     width = model.user_factors.embedding_dim
     if not getattr(model, "warm_start_factors", False) or model.book_factors.embedding_dim != width:
@@ -76,12 +81,20 @@ def warm_start(model: Any, train_data: Dataset, config: TrainConfig) -> None:
     if train_data.n_ratings == 0:
         return
     from bookrec.config import TrainConfig
+    from bookrec.engines.adapt import adapt
     from bookrec.engines.sgd import SgdEngine
     from bookrec.models.dot import initial_head
 
-    dot_config = TrainConfig(
-        model="dot", n_factors=width, seed=config.seed, init_std=config.init_std, adapt=False, ranker="none"
+    dot_config, adaptation = adapt(
+        train_data,
+        TrainConfig(model="dot", n_factors=width, seed=config.seed, init_std=config.init_std, ranker="none"),
+        model.y_range,
     )
+    if not adaptation.factors:
+        with torch.no_grad():
+            model.user_factors.weight.zero_()
+            model.book_factors.weight.zero_()
+        return
     head = initial_head(model.n_users, model.n_books, dot_config, model.y_range)
     engine = SgdEngine(head, train_data, dot_config)
     for epoch in range(dot_config.epochs):
