@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "bookrec.ann",
             "bookrec._title_index",
             "bookrec.lookups",
+            "bookrec.taste",
         ),
     ),
     ("data", ("bookrec.data", "bookrec")),

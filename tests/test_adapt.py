@@ -10,7 +10,7 @@ import pytest
 
 from bookrec.config import TrainConfig
 from bookrec.data import Dataset
-from bookrec.errors import ConfigError
+from bookrec.errors import ConfigError, NoTasteError
 from bookrec.recommender import Recommender
 from bookrec.train import train
 from conftest import NOISE
@@ -47,10 +47,12 @@ def test_without_taste_the_default_keeps_the_biases_and_says_so(no_taste: Datase
     result.save(tmp_path / "model")
     manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
     assert manifest["metrics"]["regularization"]["factors"] is False
-    served = Recommender.load(tmp_path / "model")  # biases alone still serve: lists and similar books
+    served = Recommender.load(tmp_path / "model")  # biases alone still serve lists, by predicted rating
     user = served.users.id_of(0)
     assert len(served.recommend(user, k=5, by="rating")) == 5
-    assert len(served.similar(served.books.id_of(0), k=3)) == 3
+    # ... but with no ranking model nothing tells books apart: similar books say so (tests/test_taste.py)
+    with pytest.raises(NoTasteError, match="biases alone"):
+        served.similar(served.books.id_of(0), k=3)
 
 
 def test_with_taste_the_default_keeps_the_factors(planted: Dataset) -> None:

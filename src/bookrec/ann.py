@@ -41,7 +41,8 @@ THRESHOLD = 200_000
 """Books from which a saved model carries indexes: at 200,000 books an exact query scans 100 MB (about
 15 ms), at a million about 80 ms."""
 NAMES = ("similar", "match", "rating")
-"""The questions an index answers: "similar" (cosine of the rating model's book vectors), "match" (the
+"""The questions an index answers: "similar" (cosine of the book vectors that carry taste: the rating model's,
+or the ranking model's where it is biases alone, see ``bookrec.taste``), "match" (the
 ranking model's inner product) and "rating" (the rating model's linear score, where it is an inner product:
 see ``rating_rows``)."""
 _BLOCK = 1 << 16  # books converted at a time while building (no float64 or full-size copy)
@@ -198,7 +199,7 @@ def build_indexes(
     """The indexes a model of this many books carries (none below ``threshold`` books).
 
     Args:
-        book_vectors: The rating model's book vectors ("similar").
+        book_vectors: The book vectors similar books are measured with ("similar"; ``bookrec.taste``).
         ranker_factors: The ranking model's book factors ("match"), or None without a ranking model.
         threshold: Books from which to index.
         head: The rating model's serving head: "rating" is indexed where its score is an inner product

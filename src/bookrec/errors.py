@@ -64,6 +64,11 @@ class UnknownGenreError(BookrecError, KeyError):
         return f"{message} Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else message
 
 
+class NoTasteError(BookrecError):
+    """A question about which books are alike, put to a model of reader and book biases alone without a
+    ranking model: it has no vectors that tell books apart."""
+
+
 class TrainingDivergedError(BookrecError):
     """The loss became NaN or infinite; the last good checkpoint (if any) is kept."""
 

@@ -48,6 +48,7 @@ from bookrec.data.rated import RatedBooks
 from bookrec.errors import CheckpointError, ModelFileError
 from bookrec.models import model_kinds, ranker_kinds
 from bookrec.models.base import ServingHead
+from bookrec.taste import RATING, book_taste
 
 FORMAT_VERSION = 2
 """2: files checksummed with xxh3-128 (``xxh3_128:<hex>``) and the weights memory-mapped; 1: SHA-256. Both
@@ -451,8 +452,12 @@ def save_model(
         manifest["ranker"] = {"kind": model.ranker.kind, "settings": model.ranker.settings()}
     tables = {"books": model.books_table, "users": pd.DataFrame({"user_id": model.users.ids})}
     indexes = dict(model.indexes)
+    taste = book_taste(head.book_vectors, model.ranker)
+    if "similar" in indexes and taste.source != manifest.get("similar_from", RATING):
+        del indexes["similar"]  # built from other vectors (a folder saved before bookrec.taste): made again
+    manifest["similar_from"] = taste.source
     indexes |= ann.build_indexes(
-        head.book_vectors,
+        head.book_vectors if taste.vectors is None else taste.vectors,
         None if model.ranker is None else model.ranker.book_factors,
         head=head,
         have=indexes.keys(),

@@ -105,7 +105,8 @@ def plot_book_map(
 
     axes.set_xlabel(axis_label(x))
     axes.set_ylabel(axis_label(y))
-    axes.set_title(f"{title}: {len(frame):,} most-rated books")
+    source = " (ranking model's factors)" if frame.attrs.get("vectors") == "ranking" else ""
+    axes.set_title(f"{title}: {len(frame):,} most-rated books{source}")
     axes.grid(alpha=0.2)
     figure.tight_layout()
     return _save_png(figure, out)

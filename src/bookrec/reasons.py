@@ -14,7 +14,7 @@ import numpy as np
 
 from bookrec.models.base import matvec
 
-__all__ = ["Explainer", "by_contribution", "by_fold_in", "by_similarity"]
+__all__ = ["Explainer", "by_contribution", "by_fold_in", "by_similarity", "none"]
 
 Explainer = Callable[[int], tuple[str, ...]]
 Title = Callable[[int], str]
@@ -57,3 +57,8 @@ def by_similarity(unit_books: np.ndarray, liked: np.ndarray, title: Title) -> Ex
         return tuple(title(int(i)) for i in liked[np.argsort(-closeness)[:2]])
 
     return because
+
+
+def none(position: int) -> tuple[str, ...]:
+    """No reason: a model whose vectors cannot tell books apart has none to give (see bookrec.taste)."""
+    return ()

@@ -22,12 +22,13 @@ from bookrec import ann, modelfile, reasons
 from bookrec.catalog import BookFilter, Catalog
 from bookrec.data.ids import IdMap
 from bookrec.data.rated import RatedBooks
-from bookrec.errors import BookrecError, UnknownBookError, UnknownUserError
+from bookrec.errors import BookrecError, NoTasteError, UnknownBookError, UnknownUserError
 from bookrec.fold_in import fit_reader
 from bookrec.metrics import default_like_threshold
 from bookrec.models.als import confidence
 from bookrec.models.base import ServingHead, matvec
 from bookrec.results import BookList, BookRef, BookResult, Prediction, TitleMatch
+from bookrec.taste import RATING, book_taste
 
 __all__ = ["BY", "BookList", "BookRef", "BookResult", "Prediction", "Recommender", "TitleMatch"]
 
@@ -82,7 +83,14 @@ class Recommender:
     def __post_init__(self) -> None:
         # Nothing here reads the book vectors or the ratings: on a memory-mapped model of millions of books
         # what is derived from them is made on first use, so loading costs the same at any size.
-        self._unit_books = _UnitBooks(self.head.book_vectors)
+        # Similar books, the map and "near the books you liked" use the vectors that carry taste: the rating
+        # model's, or the ranking model's where the probe kept biases alone (see bookrec.taste).
+        self._taste = book_taste(self.head.book_vectors, self.ranker)
+        self._unit_books = None if self._taste.vectors is None else _UnitBooks(self._taste.vectors)
+        if "similar" in self.indexes and self._taste.source != self.manifest.get("similar_from", RATING):
+            # An index built from other vectors (a biases-alone folder saved before bookrec.taste) would
+            # return the wrong candidates: every book is scored instead, until the folder is saved again.
+            self.indexes = {name: index for name, index in self.indexes.items() if name != "similar"}
         self._catalog = Catalog(self.books, self.books_table, self.lookups)
         self._n_ratings = self._catalog.n_ratings
         # Only books the reader liked can be a "because you liked": a 1-star book that pushed a result up
@@ -304,12 +312,13 @@ class Recommender:
         _check_k(k)
         allowed = self._catalog.book_filter(min_ratings, genres)
         position, matched = self._catalog.match(book)
-        unit = self._unit_books[position]
+        books = self._taste_books()
+        unit = books[position]
         top, similarity = self._best(
             "similar",
             unit,
-            lambda: self._unit_books.similarity(position),
-            lambda found: matvec(self._unit_books[found], unit),
+            lambda: books.similarity(position),
+            lambda found: matvec(books[found], unit),
             np.array([position]),
             k,
             allowed,
@@ -345,7 +354,11 @@ class Recommender:
         if self._ranks_by(by) == "rating":
             liked = seen[ratings >= np.quantile(ratings, 0.5)] if ratings.size else seen
             top, linear = self._rated(params, seen, k, allowed)
-            because = reasons.by_similarity(self._unit_books, liked, self._catalog.title)
+            because = (
+                reasons.by_similarity(self._unit_books, liked, self._catalog.title)
+                if self._unit_books is not None
+                else reasons.none
+            )
             return self._answer(top, linear, because)
         fitted = self.ranker.fit_reader(seen, confidence(ratings, self.rating_scale, self.ranker.alpha))
         leave_out = np.concatenate((seen, self._catalog.editions_of(seen), self.ranker.wanted_by(user)))
@@ -494,7 +507,7 @@ class Recommender:
             raise BookrecError(f"a map needs at least 3 books, got n_books={n_books}")
         eligible = np.flatnonzero(self._n_ratings >= min_ratings)
         chosen = eligible[np.argsort(-self._n_ratings[eligible], kind="stable")[:n_books]]
-        vectors = self.head.book_vectors[chosen].astype(np.float64)
+        vectors = np.asarray(self._taste_books().vectors[chosen], dtype=np.float64)
         centered = vectors - vectors.mean(axis=0)
         _, singular, components = np.linalg.svd(centered, full_matrices=False)
         n_components = min(3, components.shape[0])
@@ -506,9 +519,26 @@ class Recommender:
         table[["pc1", "pc2", "pc3"]] = coords
         table = table.reset_index(drop=True)
         table.attrs["explained_variance"] = [float(v) for v in variance[:3]]
+        table.attrs["vectors"] = self._taste.source
         return table
 
+    @property
+    def taste(self) -> str:
+        """Which vectors similar books, the map and "near the books you liked" come from: "rating" (the rating
+        model's book vectors), "ranking" (the ranking model's, where the rating model is biases alone) or
+        "none" (see :mod:`bookrec.taste`)."""
+        return self._taste.source
+
     # --- helpers -------------------------------------------------------------------------------------
+
+    def _taste_books(self) -> _UnitBooks:
+        """The unit book vectors that carry taste, or NoTasteError saying why there are none."""
+        if self._unit_books is None:
+            raise NoTasteError(
+                f"{self._taste.describe()}; train with the ranking model (the default, not --ranker none) "
+                "or on data where factors help"
+            )
+        return self._unit_books
 
     def _stars(self, params: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         """The rating model's linear scores of the given books for one reader: a list ordered by match
@@ -636,6 +666,11 @@ class _UnitBooks:
     def __init__(self, vectors: np.ndarray) -> None:
         self._vectors = vectors
         self._norms: np.ndarray | None = None
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The book vectors as given (not scaled)."""
+        return self._vectors
 
     def __getitem__(self, rows: int | np.ndarray) -> np.ndarray:
         picked = np.asarray(self._vectors[rows], dtype=np.float32)

@@ -414,13 +414,20 @@ def explore(
                     "out": str(written),
                     "books": len(frame),
                     "explained_variance": frame.attrs["explained_variance"],
+                    "vectors": frame.attrs["vectors"],
                 }
             )
         )
     else:
         variance = ", ".join(f"{v:.0%}" for v in frame.attrs["explained_variance"])
+        source = (
+            " (the ranking model's book factors: the rating model is biases alone)"
+            if frame.attrs["vectors"] == "ranking"
+            else ""
+        )
         typer.echo(
-            f"wrote {written}: {len(frame):,} books; the 3 components explain {variance} of the variance"
+            f"wrote {written}: {len(frame):,} books{source}; the 3 components explain {variance} of the "
+            "variance"
         )
 
 

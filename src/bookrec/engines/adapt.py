@@ -116,7 +116,8 @@ class Adaptation:
             tried = f" (RMSE {min(factored):.4f} vs {self.probe_rmse['biases']:.4f})" if factored else ""
             return (
                 "the factors did not clearly beat reader and book biases alone on a hold-out of the training "
-                f"ratings{tried}: the model keeps the biases only, and similar books carry no taste{schedule}"
+                f"ratings{tried}: the model keeps the biases only (similar books come from the ranking "
+                f"model, where there is one){schedule}"
             )
         return (
             f"regularization {label} chosen on a hold-out of the training ratings "
