@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from bookrec.errors import NoTasteError
+
 __all__ = ["RANKING", "RATING", "BookTaste", "biases_alone", "book_taste"]
 
 RATING = "rating"
@@ -44,6 +46,15 @@ class BookTaste:
                 "factors (who read what)"
             )
         return "the model is biases alone and has no ranking model: it cannot tell which books are alike"
+
+    def require(self) -> np.ndarray:
+        """The vectors, or NoTasteError saying why there are none and how to train a model that has them."""
+        if self.vectors is None:
+            raise NoTasteError(
+                f"{self.describe()}; train with the ranking model (the default, not --ranker none) "
+                "or on data where factors help"
+            )
+        return self.vectors
 
 
 def biases_alone(book_vectors: np.ndarray) -> bool:
