@@ -124,20 +124,37 @@ def test_per_row_regularization_belongs_to_the_sgd_engine() -> None:
 
 
 def test_a_sampled_probe_is_renumbered_to_its_own_readers_and_books(monkeypatch: pytest.MonkeyPatch) -> None:
-    """On big data the probe samples readers; its tables are the sample's size, its ids the same ids."""
+    """On big data the probe samples readers and books; its tables are the sample's size, its ids the same."""
     from bookrec.engines import adapt
 
     data = _biases_and_noise(n_users=400, n_books=300, per_user=20)
-    monkeypatch.setattr(adapt, "PROBE_MAX_RATINGS", 1_000)
-    sample, users, books = adapt._probe_data(data, seed=3)
-    assert 1_000 <= sample.n_ratings < data.n_ratings
-    assert sample.n_users == users.size < data.n_users and sample.n_books == books.size <= data.n_books
+    monkeypatch.setattr(adapt, "PROBE_MAX_RATINGS", 2_000)
+    monkeypatch.setattr(adapt, "PROBE_ROW_RATINGS", 1)
+    sample = adapt._probe_data(data, seed=3)
+    assert 1_500 <= sample.n_ratings <= 2_500 and sample.n_ratings < data.n_ratings
+    assert sample.n_users < data.n_users and sample.n_books < data.n_books
     assert sample.user_idx.max() < sample.n_users and sample.book_idx.max() < sample.n_books
-    pairs = set(
-        zip(data.users.ids[users[sample.user_idx]], data.books.ids[books[sample.book_idx]], strict=True)
-    )
+    pairs = set(zip(sample.users.ids[sample.user_idx], sample.books.ids[sample.book_idx], strict=True))
     whole = set(zip(data.users.ids[data.user_idx], data.books.ids[data.book_idx], strict=True))
     assert pairs <= whole
-    assert set(sample.users.ids) == set(data.users.ids[users])
+    # Readers (20 ratings each) and books (26.7 on average) are both sampled so that a sampled reader and a
+    # sampled book keep as many ratings: sqrt(2000 / 8000 x 20 x 26.7) = 11.5 each (readers alone: 20, 6.7).
+    per_reader, per_book = sample.n_ratings / sample.n_users, sample.n_ratings / sample.n_books
+    assert 9 < per_reader < 14 and 9 < per_book < 14
     _, adaptation = adapt.adapt(data, TrainConfig(epochs=2), (0.0, 5.5))
     assert adaptation.n_probe > 0 and "biases" in adaptation.probe_rmse
+    assert not any(" epochs" in key for key in adaptation.probe_rmse)  # a sample cannot judge the epochs
+
+
+def test_the_probe_sample_grows_with_the_catalogue() -> None:
+    """Enough ratings for sampled readers and books to keep PROBE_ROW_RATINGS on average; at most all."""
+    from bookrec.engines.adapt import PROBE_MAX_RATINGS, PROBE_ROW_RATINGS, probe_size
+
+    goodbooks = probe_size(4_781_183, 53_424, 10_000)
+    assert goodbooks == PROBE_MAX_RATINGS
+    ucsd = probe_size(83_641_239, 876_145, 2_360_655)
+    assert 5_000_000 < ucsd < 15_000_000
+    share = ucsd / 83_641_239
+    per_row = (share * (83_641_239 / 876_145) * (83_641_239 / 2_360_655)) ** 0.5
+    assert per_row == pytest.approx(PROBE_ROW_RATINGS, rel=0.01)
+    assert probe_size(1_000, 900, 900) == 1_000

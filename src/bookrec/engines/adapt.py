@@ -9,30 +9,31 @@ measurement):
 1. reader and book biases alone (the dot model with its factors at zero);
 2. the factor model at ``factor_scale`` 1, then 3, 9, ... (x3 each, up to ``_MAX_SCALE``) while the probe's
    RMSE keeps improving (a scale multiplies the factors' ``wd`` and ``shrink``);
-3. with ``adapt_epochs`` (on when the epochs are left to the default), the winner at x3 the epochs, then
-   x9, while that improves the probe's RMSE by 0.1%.
+3. with ``adapt_epochs`` (on when the epochs are left to the default) and a probe on all the training
+   ratings, the winner at x3 the epochs, then x9, while that improves the probe's RMSE by 0.1%.
 
 The best scale wins when it beats biases alone clearly: by 0.3% of RMSE and by one standard error of the
 paired difference of squared errors on the probe's ratings. Otherwise the model keeps the biases and its
 factors stay zero (``n_factors`` 1, ``init_std`` 0): it still predicts and recommends, by the biases.
-Nothing here looks at the data's name or scale, only at the probe's errors. On data of more than
-``PROBE_MAX_RATINGS`` ratings the probe takes a random sample of readers (all their ratings), so it costs
-about as much as one run on that many ratings.
+Nothing here looks at the data's name, only at the probe's errors. Each candidate's rows are regularized by
+their own ratings in the probe. On more ratings than ``PROBE_MAX_RATINGS`` the probe takes a random sample
+of readers and books (``_probe_data``), large enough that sampled rows keep ``PROBE_ROW_RATINGS`` ratings on
+average (``probe_size``: the fixed 500,000 at goodbooks' size, about 10M at the UCSD Goodreads shape's 2.36M
+books), so it costs about as much as a few runs on that many ratings.
 
 Measured (validation RMSE, random 80/20 split, seed 42; see benchmarks/bench_accuracy.py), with the dot
 model's defaults (wd 0.015, shrink 5, 10 epochs): MovieLens-small keeps x1 at 10 epochs (0.8344; biases
 alone 0.8665); a 10% per-reader sample of it keeps biases alone at 30 epochs (0.9108; biases alone at 10
 epochs 0.9149, Surprise's SVD 0.9205); sparse 1-10 synthetic data picks x9 at 30 epochs (1.5087; at 10
-epochs 1.5166; biases alone 1.5345); full-size goodbooks-shaped data keeps x1 at 10 epochs (0.7352). Over
-split seeds 42, 1, 7, 3 and 5 on the 10% sample, the default was below biases alone on four and equal on
-one; with the 0.1% bar alone (no standard errors) the probe's 829 ratings once chose factors that lost to
-biases alone by 0.0006.
+epochs 1.5166; biases alone 1.5345); full-size goodbooks-shaped data keeps x1 at 10 epochs (0.7352); the
+UCSD shape x 0.1 (10.5M ratings, 236,066 books) keeps x1 at 10 epochs (0.8022; biases alone 0.8533, which
+the probe kept when it sampled 500,000 ratings by reader). Over split seeds 42, 1, 7, 3 and 5 on the 10%
+sample, the default was below biases alone on four and equal on one; with the 0.1% bar alone (no standard
+errors) the probe's 829 ratings once chose factors that lost to biases alone by 0.0006.
 
-A probe on a sample of readers sees each book through a part of its ratings, so it leans towards more
-regularization than the whole data wants: that is why the ladder starts at the low end of what suits big
-data (wd 0.015), where a lean upwards costs little. With wd 0.045 it kept x1 on full-size data (0.7539)
-where x1/3 gave 0.7368; on all readers instead, a 3-epoch probe leaned the other way (x1/9, 0.7563 on the
-real run), and a 10-epoch one costs several runs.
+The ladder starts at the low end of what suits big data (wd 0.015). With wd 0.045, a probe on a sample of
+readers kept x1 on full-size data (0.7539) where x1/3 gave 0.7368; on all readers, a 3-epoch probe leaned
+the other way (x1/9, 0.7563 on the real run).
 """
 
 from __future__ import annotations
@@ -52,12 +53,26 @@ if TYPE_CHECKING:
     from bookrec.config import TrainConfig
     from bookrec.data import Dataset
 
-__all__ = ["PROBE_MAX_RATINGS", "PROBE_SHARE", "Adaptation", "adapt", "clearly_better"]
+__all__ = [
+    "PROBE_MAX_RATINGS",
+    "PROBE_ROW_RATINGS",
+    "PROBE_SHARE",
+    "Adaptation",
+    "adapt",
+    "clearly_better",
+    "probe_size",
+]
 
 PROBE_SHARE = 0.1
 """Share of the (sampled) training ratings the probe holds out."""
 PROBE_MAX_RATINGS = 500_000
-"""Above this many training ratings the probe runs on a sample of readers (about this many ratings)."""
+"""Above this many training ratings the probe runs on a sample (this many ratings, or ``probe_size``)."""
+PROBE_ROW_RATINGS = 20
+"""Ratings a sampled reader and book keep on average, at least. UCSD shape x 0.1 (10.5M ratings, 236,066
+books; validation RMSE of factors x1 0.8022, biases alone 0.8533): at 20 a row (a 1M-rating sample) the probe
+chose x1 at split seeds 42, 1, 7 and 3, its factors beating biases alone by 0.5-0.6% of RMSE (the bar:
+0.3%); at 28 (2M) by 1.2-1.4%, for twice the probe's time; at 2 a row (500,000 ratings by reader) it kept
+biases alone."""
 _SCALE_STEP = 3.0
 _MAX_SCALE = 81.0
 _MAX_EPOCH_STEP = 9.0  # at most 9x the configured epochs
@@ -132,34 +147,57 @@ def biases_only(config: TrainConfig) -> TrainConfig:
     )
 
 
-def _probe_data(data: Dataset, seed: int) -> tuple[Dataset, np.ndarray | None, np.ndarray | None]:
-    """The training ratings, or a random sample of readers (all their ratings) when there are too many.
+def probe_size(n_ratings: int, readers: int, books: int) -> int:
+    """Ratings in the probe's sample: ``PROBE_MAX_RATINGS``, or more where that many would leave a sampled
+    reader or book fewer than ``PROBE_ROW_RATINGS`` ratings (see ``_probe_data``); at most all of them.
 
-    A sample is renumbered to the readers and books it holds (returned: their positions in ``data``), so
-    the probe's tables are the sample's size, not the catalogue's (at the UCSD Goodreads shape's 3.2M readers
-    and books, whole tables cost 1.7 GB and ~4 s to draw for each candidate).
+    A sample of a share p of the ratings, drawn so that sampled readers and books keep as many ratings each
+    (``_probe_data``), leaves them about sqrt(p x ratings per reader x ratings per book); solved for p.
     """
-    if data.n_ratings <= PROBE_MAX_RATINGS:
-        return data, None, None
+    wanted = PROBE_ROW_RATINGS**2 * readers * books / max(n_ratings, 1)
+    return int(min(n_ratings, max(PROBE_MAX_RATINGS, math.ceil(wanted))))
+
+
+def _probe_data(data: Dataset, seed: int) -> Dataset:
+    """The training ratings, or a random sample of ``probe_size`` of them when there are more.
+
+    The sample keeps a random share of the readers and a random share of the books, and the ratings where
+    both meet, with the shares chosen so that a sampled reader and a sampled book keep the same number of
+    ratings on average: factors are judged on rows that have ratings to learn from. Sampling readers alone
+    thins the books: at the UCSD Goodreads shape x 0.1 (236,066 books) a 500,000-rating sample of readers
+    left about 2 ratings a book, and the probe kept biases alone (validation RMSE 0.8533) where factors give
+    0.8022.
+
+    A sample is renumbered to the readers and books it holds, so the probe's tables are the sample's size,
+    not the catalogue's (at the UCSD Goodreads shape's 3.2M readers and books, whole tables cost 1.7 GB and
+    ~4 s to draw for each candidate).
+    """
+    readers = int(np.count_nonzero(np.bincount(data.user_idx, minlength=data.n_users)))
+    books = int(np.count_nonzero(np.bincount(data.book_idx, minlength=data.n_books)))
+    size = probe_size(data.n_ratings, readers, books)
+    if size >= data.n_ratings:
+        return data
     rng = np.random.default_rng([seed, _PROBE_STREAM, 1])
-    counts = np.bincount(data.user_idx, minlength=data.n_users)
-    order = rng.permutation(data.n_users)
-    taken = order[: int(np.searchsorted(np.cumsum(counts[order]), PROBE_MAX_RATINGS)) + 1]
-    keep = np.zeros(data.n_users, dtype=bool)
-    keep[taken] = True
-    sample = data.subset(keep[data.user_idx])
-    users, books = np.unique(sample.user_idx), np.unique(sample.book_idx)
+    share = size / data.n_ratings
+    # reader share x book share = share, and reader share x ratings per book = book share x ratings per reader
+    reader_share = min(1.0, math.sqrt(share * books / max(readers, 1)))
+    book_share = min(1.0, share / reader_share)
+    reader_share = min(1.0, share / book_share)
+    keep_reader = rng.random(data.n_users) < reader_share
+    keep_book = rng.random(data.n_books) < book_share
+    sample = data.subset(keep_reader[data.user_idx] & keep_book[data.book_idx])
+    users, books_kept = np.unique(sample.user_idx), np.unique(sample.book_idx)
     renumbered = dataclasses.replace(
         sample,
         user_idx=np.searchsorted(users, sample.user_idx).astype(np.int32),
-        book_idx=np.searchsorted(books, sample.book_idx).astype(np.int32),
+        book_idx=np.searchsorted(books_kept, sample.book_idx).astype(np.int32),
         users=IdMap(data.users.ids[users]),
-        books=IdMap(data.books.ids[books]),
-        books_table=data.books_table.iloc[books].reset_index(drop=True),
+        books=IdMap(data.books.ids[books_kept]),
+        books_table=data.books_table.iloc[books_kept].reset_index(drop=True),
         want_user_idx=np.zeros(0, dtype=np.int32),
         want_book_idx=np.zeros(0, dtype=np.int32),
     )
-    return renumbered, users, books
+    return renumbered
 
 
 def _probe_errors(
@@ -167,14 +205,13 @@ def _probe_errors(
     held: Dataset,
     config: TrainConfig,
     y_range: tuple[float, float],
-    counts: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
     """Train ``config`` on ``fit`` with the sgd engine and return its squared error on each of ``held``'s
     ratings (inf where training diverged)."""
     from bookrec.engines.sgd import SgdEngine
     from bookrec.models.dot import initial_head
 
-    engine = SgdEngine(initial_head(fit.n_users, fit.n_books, config, y_range), fit, config, counts=counts)
+    engine = SgdEngine(initial_head(fit.n_users, fit.n_books, config, y_range), fit, config)
     for epoch in range(config.epochs):
         engine.run_epoch(epoch)
     error = engine.predict(held).astype(np.float64) - held.rating
@@ -209,24 +246,16 @@ def adapt(data: Dataset, config: TrainConfig, y_range: tuple[float, float]) -> t
         factors do not help) and what the probe measured.
     """
     chosen = dataclasses.replace(config, adapt=False, adapt_epochs=False)
-    sample, sample_users, sample_books = _probe_data(data, config.seed)
+    sample = _probe_data(data, config.seed)
     fit, held = random_split(sample, PROBE_SHARE, int(mix_seed(config.seed, _PROBE_STREAM, 0) >> 2))
     if fit.n_ratings == 0 or held.n_ratings == 0:  # too few ratings to judge: keep the settings
         return chosen, Adaptation(True, config.factor_scale, {}, held.n_ratings, config.epochs)
-    # Per-row regularization from the whole data's counts (scaled to the probe's share): on a sample of
-    # readers each book has a fraction of its ratings, and would be held back harder than in the real run
-    # (full-size goodbooks-shaped data: the sample's counts chose x1, RMSE 0.754; x1/3 gives 0.737).
-    counts = tuple(
-        _probe_counts(idx, n, rows)
-        for idx, n, rows in (
-            (data.user_idx, data.n_users, sample_users),
-            (data.book_idx, data.n_books, sample_books),
-        )
-    )
+    # Per-row regularization from the probe's own counts: its rows are held back as the real run holds back
+    # rows with as many ratings (see _probe_data for why the sample keeps rows of about the real density).
     errors: dict[str, np.ndarray] = {}
 
     def probe(label: str, candidate: TrainConfig) -> np.ndarray:
-        errors[label] = _probe_errors(fit, held, candidate, y_range, counts)
+        errors[label] = _probe_errors(fit, held, candidate, y_range)
         return errors[label]
 
     probe("biases", biases_only(chosen))
@@ -252,19 +281,17 @@ def adapt(data: Dataset, config: TrainConfig, y_range: tuple[float, float]) -> t
     incumbent = errors[label]
     # Then longer schedules (x3 epochs) while they clearly help: small data converges slowly at the
     # defaults' steps (10% of MovieLens-small, biases alone: 0.9149 at 10 epochs, 0.9108 at 30).
-    while config.adapt_epochs and winner.epochs * _SCALE_STEP <= config.epochs * _MAX_EPOCH_STEP:
+    # Only where the probe fits on all the training ratings: a sample's rows have fewer ratings than the real
+    # run's, converge more slowly and so ask for more epochs than it needs (UCSD shape x 0.1: 30 epochs chosen
+    # on a 1M sample gave validation RMSE 0.8131 where 10 give 0.8022).
+    whole = sample.n_ratings == data.n_ratings
+    while whole and config.adapt_epochs and winner.epochs * _SCALE_STEP <= config.epochs * _MAX_EPOCH_STEP:
         longer = dataclasses.replace(winner, epochs=int(winner.epochs * _SCALE_STEP))
         if not clearly_better(probe(f"{label} {longer.epochs} epochs", longer), incumbent):
             break
         winner, incumbent = longer, errors[f"{label} {longer.epochs} epochs"]
     rmse = {key: math.sqrt(float(np.mean(value))) for key, value in errors.items()}
     return winner, Adaptation(factors, best_scale if factors else 1.0, rmse, held.n_ratings, winner.epochs)
-
-
-def _probe_counts(idx: np.ndarray, n: int, rows: np.ndarray | None) -> np.ndarray:
-    """Each row's ratings in the whole training data, scaled to the probe's share (``rows``: a sample's)."""
-    counts = (1.0 - PROBE_SHARE) * np.bincount(idx, minlength=n).astype(np.float64)
-    return counts if rows is None else counts[rows]
 
 
 def _label(scale: float) -> str:
