@@ -435,9 +435,10 @@ def save_model(
 
     head, rated = model.head, model.rated
     tensors = head.to_tensors() | {
-        "rated_indptr": rated.indptr.astype(np.int64),
-        "rated_book_idx": rated.book_idx.astype(np.int32),
-        "rated_rating": rated.rating.astype(np.float32),
+        # copy=False: the grouped ratings are int32 / float32 already (UCSD shape: two 0.33 GB copies at save)
+        "rated_indptr": rated.indptr.astype(np.int64, copy=False),
+        "rated_book_idx": rated.book_idx.astype(np.int32, copy=False),
+        "rated_rating": rated.rating.astype(np.float32, copy=False),
     }
     manifest = dict(model.manifest)
     manifest["model"] = dict(manifest.get("model") or {}) | {"kind": head.kind}

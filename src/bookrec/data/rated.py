@@ -45,7 +45,9 @@ class RatedBooks:
         order = group_order(user_idx, n_users)
         counts = np.bincount(user_idx, minlength=n_users)
         indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-        return cls(indptr, book_idx[order].astype(np.int32), rating[order].astype(np.float32))
+        return cls(
+            indptr, book_idx[order].astype(np.int32, copy=False), rating[order].astype(np.float32, copy=False)
+        )
 
     @property
     def n_users(self) -> int:
