@@ -207,7 +207,11 @@ def _probe_errors(
     y_range: tuple[float, float],
 ) -> np.ndarray:
     """Train ``config`` on ``fit`` with the sgd engine and return its squared error on each of ``held``'s
-    ratings (inf where training diverged)."""
+    ratings (inf where training diverged).
+
+    Rows are regularized by their own ratings in ``fit``, as the real run regularizes rows with as many
+    ratings (a sample keeps rows of about the real density: see ``_probe_data``).
+    """
     from bookrec.engines.sgd import SgdEngine
     from bookrec.models.dot import initial_head
 
@@ -250,8 +254,6 @@ def adapt(data: Dataset, config: TrainConfig, y_range: tuple[float, float]) -> t
     fit, held = random_split(sample, PROBE_SHARE, int(mix_seed(config.seed, _PROBE_STREAM, 0) >> 2))
     if fit.n_ratings == 0 or held.n_ratings == 0:  # too few ratings to judge: keep the settings
         return chosen, Adaptation(True, config.factor_scale, {}, held.n_ratings, config.epochs)
-    # Per-row regularization from the probe's own counts: its rows are held back as the real run holds back
-    # rows with as many ratings (see _probe_data for why the sample keeps rows of about the real density).
     errors: dict[str, np.ndarray] = {}
 
     def probe(label: str, candidate: TrainConfig) -> np.ndarray:
