@@ -260,7 +260,11 @@ def test_your_next_read_adds_books_resets_the_stars_and_acts_on_cards(page: Any)
     _pick(page, "Add a book you liked", "sorcerer's sto", "Harry Potter and the Sorcerer's Stone")
     expect(page).to_have_url(re.compile(r"liked=2(:|%3A)5$"))
     _settled(page)
-    page.get_by_text("Your books: add, rate, remove").click()  # the panel folds away once the list has books
+    # The panel folds away once the list has books: wait until the new run has folded it (a click before
+    # then folds the open panel of the old run, and the search box stays hidden), then open it again.
+    expect(page.get_by_role("searchbox", name="Add a book you liked")).to_be_hidden()
+    _settled(page)
+    page.get_by_text("Your books: add, rate, remove").click()
     expect(
         stars.get_by_role("radio", name="5★")
     ).not_to_be_checked()  # the next book gets no stars by mistake
